@@ -1,0 +1,67 @@
+"""The ASGI application: REST routes, GraphQL, middleware, and the database lifespan.
+
+Run it with `chats-api serve`, or `uvicorn --factory app:create_app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, WebSocketRoute
+
+from config import Settings
+from db.engine import bind, close_engine, create_engine, open_engine
+from logs import RequestIdMiddleware, configure_logging, logger
+from resolvers.auth import Authenticator
+from rest import chats as rest_chats
+from rest.errors import EXCEPTION_HANDLERS
+from schema.http import graphql_app
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Tables hold their engine; bind here so the app that is serving owns them.
+        bind(engine)
+        await open_engine(
+            engine, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+        )
+        logger.info("database ready (%s)", engine.engine_type)
+        try:
+            yield
+        finally:
+            await close_engine(engine)
+
+    graphql = graphql_app()
+    app = Starlette(
+        routes=[
+            *rest_chats.routes,
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_allow_origins),
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                # Without these two the browser's preflight fails for every authenticated call.
+                allow_headers=["x-api-key", "authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id", "retry-after"],
+                max_age=600,
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.authenticator = Authenticator(settings.rate_limit)
+    app.state.engine = engine
+    return app

@@ -1,0 +1,115 @@
+"""`chats-api`: serve, migrate, and administer accounts and keys without touching the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from config import Settings
+from db.engine import bind, create_engine, enable_wal, sqlite_path
+from db.errors import DatabaseError
+from resolvers import admin
+from resolvers.errors import ServiceError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chats-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+
+    commands.add_parser("migrate", help="create or update the database schema")
+
+    accounts = commands.add_parser("accounts").add_subparsers(dest="action", required=True)
+    create_account = accounts.add_parser("create", help="print the new account's id")
+    create_account.add_argument("--name", required=True)
+    create_account.add_argument("--kind", choices=admin.ACCOUNT_KINDS, default="user")
+
+    keys = commands.add_parser("keys").add_subparsers(dest="action", required=True)
+    create_key = keys.add_parser("create", help="print a new API key (shown once)")
+    create_key.add_argument("--account", required=True)
+    create_key.add_argument("--name", default="")
+    create_key.add_argument(
+        "--expires-at", type=_aware_datetime, default=None, help="ISO 8601 with a timezone"
+    )
+    revoke = keys.add_parser("revoke", help="revoke a key, given the key or its id")
+    revoke.add_argument("key_or_key_id")
+
+    orgs = commands.add_parser("orgs").add_subparsers(dest="action", required=True)
+    add_member = orgs.add_parser("add-member")
+    add_member.add_argument("--org", required=True)
+    add_member.add_argument("--account", required=True)
+
+    artists = commands.add_parser("artists").add_subparsers(dest="action", required=True)
+    link = artists.add_parser("link")
+    link.add_argument("--account", required=True)
+    link.add_argument("--artist", required=True)
+    return parser
+
+
+def _aware_datetime(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("needs a timezone, e.g. 2027-01-01T00:00:00Z")
+    return moment
+
+
+async def _migrate(settings: Settings) -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards(app_name="all")
+    if not result.success:
+        raise SystemExit(f"chats-api: migration failed: {result.message}")
+    if settings.database_url.startswith("sqlite:///"):
+        enable_wal(sqlite_path(settings.database_url))
+
+
+def _admin_action(args: argparse.Namespace) -> Callable[[], Awaitable[Any]]:
+    actions: dict[tuple[str, str], Callable[[], Awaitable[Any]]] = {
+        ("accounts", "create"): lambda: admin.create_account(args.name, args.kind),
+        ("keys", "create"): lambda: admin.create_key(args.account, args.name, args.expires_at),
+        ("keys", "revoke"): lambda: admin.revoke_key(args.key_or_key_id),
+        ("orgs", "add-member"): lambda: admin.add_member(args.org, args.account),
+        ("artists", "link"): lambda: admin.link_artist(args.account, args.artist),
+    }
+    return actions[(args.command, args.action)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+
+    if args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
+        )
+        return 0
+
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            return 0
+        bind(create_engine(settings.database_url))
+        result = asyncio.run(_admin_action(args)())
+    except ServiceError as exc:
+        print(f"chats-api: {exc.message}", file=sys.stderr)
+        return 1
+    except (DatabaseError, OSError) as exc:
+        print(f"chats-api: database error: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

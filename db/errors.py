@@ -1,0 +1,78 @@
+"""Turns SQLite's and asyncpg's exceptions into the few facts the service cares about.
+
+Every query function in `db.queries` runs under `translate_errors`, so nothing above this
+package ever sees a driver exception it would have to recognise.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import asyncpg
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class DatabaseError(Exception):
+    """Base of the data layer's own errors."""
+
+
+class DuplicateKey(DatabaseError):
+    """A primary key or unique index already holds the value."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached right now; the request may be retried later."""
+
+
+class TransientConflict(DatabaseError):
+    """A serialization failure or deadlock: the whole transaction may be run again."""
+
+
+_SQLITE_DUPLICATE = {"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"}
+_SQLITE_UNAVAILABLE = {"SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_IOERR", "SQLITE_FULL"}
+
+
+def translate(exc: BaseException) -> BaseException:
+    """Return the data-layer error for a driver exception, or the exception itself."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return DuplicateKey(exc.constraint_name or "unique")
+    if isinstance(exc, sqlite3.IntegrityError) and exc.sqlite_errorname in _SQLITE_DUPLICATE:
+        return DuplicateKey(exc.sqlite_errorname)
+    if isinstance(exc, asyncpg.exceptions.TransactionRollbackError):
+        return TransientConflict(type(exc).__name__)
+    if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorname in _SQLITE_UNAVAILABLE:
+        return DatabaseUnavailable(exc.sqlite_errorname)
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.TooManyConnectionsError,
+    ):
+        return DatabaseUnavailable(type(exc).__name__)
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return DatabaseUnavailable(type(exc).__name__)
+    return exc
+
+
+def translate_errors(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await func(*args, **kwargs)
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    return wrapper

@@ -1,0 +1,203 @@
+"""Every query the service runs. Each returns plain rows (dicts) and raises only `db.errors` types
+(or an unexpected exception, which the caller treats as a bug)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+from uuid import UUID
+
+from piccolo.columns.combination import Or, Where
+from piccolo.engine.base import Engine
+
+from db.engine import write_transaction
+from db.errors import translate_errors
+from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
+
+
+class ChatRow(TypedDict):
+    id: UUID
+    title: str
+    account_id: UUID
+    session_id: UUID
+    artist_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class KeyRow(TypedDict):
+    id: UUID
+    account_id: UUID
+
+
+_CHAT_COLUMNS = (
+    Chat.id,
+    Chat.title,
+    Chat.account,
+    Chat.session,
+    Chat.session.artist.as_alias("artist_id"),
+    Chat.created_at,
+    Chat.updated_at,
+)
+
+
+def _engine() -> Engine[Any]:
+    return Chat._meta.db
+
+
+# Keys and accounts -----------------------------------------------------------------------------
+
+
+@translate_errors
+async def find_active_key(key_hash: str, now: datetime) -> KeyRow | None:
+    row = (
+        await ApiKey.select(ApiKey.id, ApiKey.account)
+        .where(
+            (ApiKey.key_hash == key_hash)
+            & ApiKey.revoked_at.is_null()
+            & Or(ApiKey.expires_at.is_null(), ApiKey.expires_at > now)
+        )
+        .first()
+    )
+    return KeyRow(id=row["id"], account_id=row["account_id"]) if row else None
+
+
+@translate_errors
+async def account_kind(account_id: UUID) -> str | None:
+    row = await Account.select(Account.kind).where(Account.id == account_id).first()
+    return row["kind"] if row else None
+
+
+@translate_errors
+async def organizations_of(account_id: UUID) -> set[UUID]:
+    """The account itself when it is an organization, plus the organizations it is a member of."""
+    rows = await Membership.select(Membership.organization).where(Membership.member == account_id)
+    organizations = {row["organization_id"] for row in rows}
+    if await account_kind(account_id) == "organization":
+        organizations.add(account_id)
+    return organizations
+
+
+@translate_errors
+async def manages_artist(account_id: UUID, artist_id: UUID) -> bool:
+    return await ArtistLink.exists().where(
+        (ArtistLink.account == account_id) & (ArtistLink.artist == artist_id)
+    )
+
+
+@translate_errors
+async def create_account(account_id: UUID, name: str, kind: str, now: datetime) -> None:
+    await Account.insert(Account(id=account_id, name=name, kind=kind, created_at=now))
+
+
+@translate_errors
+async def create_key(
+    key_id: UUID,
+    account_id: UUID,
+    name: str,
+    key_hash: str,
+    now: datetime,
+    expires_at: datetime | None,
+) -> None:
+    await ApiKey.insert(
+        ApiKey(
+            id=key_id,
+            account=account_id,
+            name=name,
+            key_hash=key_hash,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+@translate_errors
+async def revoke_key(
+    now: datetime, *, key_id: UUID | None = None, key_hash: str | None = None
+) -> bool:
+    """Revoke by id or by hash; False when no key matched."""
+    where: Where | Any = ApiKey.id == key_id if key_id is not None else ApiKey.key_hash == key_hash
+    rows = await ApiKey.update({ApiKey.revoked_at: now}).where(where).returning(ApiKey.id)
+    return bool(rows)
+
+
+@translate_errors
+async def add_member(
+    membership_id: UUID, organization_id: UUID, member_id: UUID, now: datetime
+) -> None:
+    await Membership.insert(
+        Membership(id=membership_id, organization=organization_id, member=member_id, created_at=now)
+    )
+
+
+@translate_errors
+async def link_artist(link_id: UUID, account_id: UUID, artist_id: UUID, now: datetime) -> None:
+    await ArtistLink.insert(
+        ArtistLink(id=link_id, account=account_id, artist=artist_id, created_at=now)
+    )
+
+
+# Chats -----------------------------------------------------------------------------------------
+
+
+@translate_errors
+async def insert_session_and_chat(
+    *,
+    session_id: UUID,
+    chat_id: UUID,
+    account_id: UUID,
+    artist_id: UUID | None,
+    title: str,
+    now: datetime,
+) -> ChatRow:
+    """Both rows or neither. Raises DuplicateKey when `chat_id` is taken."""
+    async with write_transaction(_engine()):
+        await Session.insert(
+            Session(id=session_id, account=account_id, artist=artist_id, created_at=now)
+        )
+        await Chat.insert(
+            Chat(
+                id=chat_id,
+                session=session_id,
+                account=account_id,
+                title=title,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return ChatRow(
+        id=chat_id,
+        title=title,
+        account_id=account_id,
+        session_id=session_id,
+        artist_id=artist_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@translate_errors
+async def get_chat(chat_id: UUID) -> ChatRow | None:
+    row = await Chat.select(*_CHAT_COLUMNS).where(Chat.id == chat_id).first()
+    return ChatRow(**row) if row else None  # type: ignore[typeddict-item]
+
+
+@translate_errors
+async def list_chats(
+    account_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None = None
+) -> list[ChatRow]:
+    """Newest first by (updated_at, id); `before` is the keyset position of the previous page."""
+    where: Any = Chat.account == account_id
+    if before is not None:
+        updated_at, chat_id = before
+        where &= Or(
+            Chat.updated_at < updated_at,
+            (Chat.updated_at == updated_at) & (Chat.id < chat_id),
+        )
+    rows = (
+        await Chat.select(*_CHAT_COLUMNS)
+        .where(where)
+        .order_by(Chat.updated_at, Chat.id, ascending=False)
+        .limit(limit)
+    )
+    return [ChatRow(**row) for row in rows]  # type: ignore[typeddict-item]

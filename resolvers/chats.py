@@ -1,0 +1,104 @@
+"""Chat use cases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from uuid import UUID
+
+from db import queries
+from db.errors import DuplicateKey
+from resolvers.access import acting_account, can_act_for, check_artist
+from resolvers.clock import new_id, now
+from resolvers.errors import ChatAlreadyExists, ChatCreationFailed, InvalidInput
+from resolvers.models import Caller, ChatPage, ChatRoom, NewChat
+from resolvers.usecase import use_case
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+# A chatId that collides, then vanishes (deleted) before we can read it, is tried again this often.
+_INSERT_ATTEMPTS = 3
+
+
+@use_case(ChatCreationFailed)
+async def create_chat(caller: Caller, new: NewChat) -> ChatRoom:
+    """A session and its chat, in one transaction.
+
+    A `chatId` that already names a chat of the same account, artist and title is a retry of the
+    same request and answers with that chat; any other reuse is a conflict.
+    """
+    account_id = await acting_account(caller, new.account_id)
+    if new.artist_id is not None:
+        await check_artist(account_id, new.artist_id)
+    chat_id = new.chat_id or new_id()
+    for _ in range(_INSERT_ATTEMPTS):
+        try:
+            row = await queries.insert_session_and_chat(
+                session_id=new_id(),
+                chat_id=chat_id,
+                account_id=account_id,
+                artist_id=new.artist_id,
+                title=new.title,
+                now=now(),
+            )
+            return ChatRoom.from_row(row)
+        except DuplicateKey:
+            existing = await queries.get_chat(chat_id)
+            if existing is None:
+                continue
+            if (existing["account_id"], existing["artist_id"], existing["title"]) == (
+                account_id,
+                new.artist_id,
+                new.title,
+            ):
+                return ChatRoom.from_row(existing)
+            raise ChatAlreadyExists() from None
+    raise ChatCreationFailed()
+
+
+@use_case()
+async def get_chat(caller: Caller, chat_id: UUID) -> ChatRoom | None:
+    """The chat, or None when it does not exist or the caller may not see it (the same answer)."""
+    row = await queries.get_chat(chat_id)
+    if row is None or not await can_act_for(caller, row["account_id"]):
+        return None
+    return ChatRoom.from_row(row)
+
+
+@use_case()
+async def list_chats(
+    caller: Caller, *, account_id: UUID | None, limit: int, cursor: str | None
+) -> ChatPage:
+    """One page of an account's chats, newest first; the caller's own by default."""
+    owner = await acting_account(caller, account_id)
+    before = decode_cursor(cursor) if cursor is not None else None
+    rows = await queries.list_chats(owner, limit=limit + 1, before=before)
+    chats = [ChatRoom.from_row(row) for row in rows[:limit]]
+    return ChatPage(chats=chats, has_next_page=len(rows) > limit)
+
+
+def parse_page_size(value: object, field: str) -> int:
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"{field} must be an integer between 1 and {MAX_PAGE_SIZE}")
+    return value
+
+
+def encode_cursor(chat: ChatRoom) -> str:
+    """Opaque to clients: the keyset position (updated_at, id) of a chat."""
+    raw = f"{chat.updated_at.isoformat()}|{chat.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        updated_at, _, chat_id = base64.urlsafe_b64decode(padded).decode().partition("|")
+        position = datetime.fromisoformat(updated_at), UUID(chat_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor is not valid") from None
+    if position[0].tzinfo is None:
+        raise InvalidInput("cursor is not valid")
+    return position

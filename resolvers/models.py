@@ -1,0 +1,51 @@
+"""Values that cross the resolver boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from db.queries import ChatRow
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The account an API key belongs to, resolved once per request at the edge."""
+
+    account_id: UUID
+    key_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class NewChat:
+    title: str
+    account_id: UUID | None = None
+    artist_id: UUID | None = None
+    chat_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRoom:
+    id: UUID
+    title: str
+    account_id: UUID
+    session_id: UUID
+    artist_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ChatRow) -> ChatRoom:
+        return cls(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPage:
+    chats: list[ChatRoom]
+    has_next_page: bool
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a `Z`, the same text on every engine and protocol."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

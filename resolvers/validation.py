@@ -1,0 +1,56 @@
+"""Input rules shared by both protocols. Edges hand over raw values; these functions decide."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from uuid import UUID
+
+from resolvers.errors import InvalidInput
+from resolvers.models import NewChat
+
+DEFAULT_TITLE = "New chat"
+MAX_TITLE_LENGTH = 100
+
+_UUID_FORM = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+# Cc: control characters (NUL included); Cs: lone surrogates, which no database can store.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+TOPIC_ERROR = f"topic must be a string of at most {MAX_TITLE_LENGTH} characters"
+
+
+def parse_uuid(value: object, field: str) -> UUID:
+    """Only the canonical 8-4-4-4-12 form; `uuid.UUID` would also take braces, URNs and bare hex."""
+    if isinstance(value, str) and _UUID_FORM.fullmatch(value):
+        return UUID(value)
+    raise InvalidInput(f"{field} must be a valid UUID")
+
+
+def parse_optional_uuid(payload: Mapping[str, object], field: str) -> UUID | None:
+    """Absent is None; present must be a UUID (an explicit null is not a UUID)."""
+    if field not in payload:
+        return None
+    return parse_uuid(payload[field], field)
+
+
+def parse_title(topic: object) -> str:
+    """The trimmed topic; blank becomes the default title."""
+    if not isinstance(topic, str):
+        raise InvalidInput(TOPIC_ERROR)
+    title = topic.strip()
+    if len(title) > MAX_TITLE_LENGTH or any(
+        unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in title
+    ):
+        raise InvalidInput(TOPIC_ERROR)
+    return title or DEFAULT_TITLE
+
+
+def parse_new_chat(payload: Mapping[str, object]) -> NewChat:
+    """Unknown fields are ignored. Fields are checked in the contract's order."""
+    artist_id = parse_optional_uuid(payload, "artistId")
+    chat_id = parse_optional_uuid(payload, "chatId")
+    account_id = parse_optional_uuid(payload, "accountId")
+    title = parse_title(payload["topic"]) if "topic" in payload else DEFAULT_TITLE
+    return NewChat(title=title, account_id=account_id, artist_id=artist_id, chat_id=chat_id)

@@ -1,0 +1,1 @@
+"""GraphQL edge (Strawberry): types, thin fields that call the resolvers, error codes."""

@@ -1,0 +1,101 @@
+"""GraphQL errors: the REST message, and `extensions.code` from one table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from logs import logger
+from resolvers.errors import (
+    AccessDenied,
+    Conflict,
+    InternalError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+CODES: dict[type[ServiceError], str] = {
+    InvalidInput: BAD_USER_INPUT,
+    PayloadTooLarge: BAD_USER_INPUT,
+    Unauthenticated: "UNAUTHENTICATED",
+    AccessDenied: "FORBIDDEN",
+    NotFound: "NOT_FOUND",
+    Conflict: "CONFLICT",
+    RateLimited: "TOO_MANY_REQUESTS",
+    InternalError: INTERNAL_SERVER_ERROR,
+    ServiceUnavailable: "SERVICE_UNAVAILABLE",
+}
+
+
+def code_for(exc: ServiceError) -> str:
+    for cls in type(exc).__mro__:
+        if cls in CODES:
+            return CODES[cls]
+    return INTERNAL_SERVER_ERROR
+
+
+def _service_error(error: GraphQLError) -> ServiceError | None:
+    cause: BaseException | None = error.original_error
+    while cause is not None:
+        if isinstance(cause, ServiceError):
+            return cause
+        cause = cause.original_error if isinstance(cause, GraphQLError) else None
+    return None
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites every error of a result: domain errors keep their message and get their code;
+    errors in the document or variables are BAD_USER_INPUT; anything else is logged and masked."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [self._rewrite(error) for error in result.errors]
+
+    def _rewrite(self, error: GraphQLError) -> GraphQLError:
+        extensions: dict[str, Any]
+        service_error = _service_error(error)
+        if service_error is not None:
+            message = service_error.message
+            extensions = {"code": code_for(service_error)}
+            if isinstance(service_error, RateLimited | ServiceUnavailable):
+                extensions["retryAfter"] = service_error.retry_after
+                self._set_retry_after(service_error.retry_after)
+            if isinstance(service_error, InternalError):
+                logger.error(
+                    "GraphQL %s", message, exc_info=service_error.__cause__ or service_error
+                )
+        elif error.path is None:
+            # Syntax, validation and variable errors: found in the request before any field ran.
+            message, extensions = error.message, {"code": BAD_USER_INPUT}
+        else:
+            message = InternalError.default_message
+            extensions = {"code": INTERNAL_SERVER_ERROR}
+            logger.error(
+                "GraphQL field %s failed", error.path, exc_info=error.original_error or error
+            )
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
+
+    def _set_retry_after(self, seconds: int) -> None:
+        response = getattr(self.execution_context.context, "response", None)
+        if response is not None:
+            response.headers["Retry-After"] = str(seconds)

@@ -1,0 +1,121 @@
+"""The Strawberry schema: Query and Mutation fields call the resolvers and nothing else."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, Info
+
+from resolvers import chats
+from resolvers.validation import parse_new_chat, parse_uuid
+from schema.context import Context
+from schema.errors import ErrorCodes
+from schema.scalars import SCALARS
+from schema.types import (
+    ChatRoom,
+    ChatRoomConnection,
+    ChatRoomEdge,
+    CreateChatInput,
+    CreateChatPayload,
+    PageInfo,
+)
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+
+def _optional_uuid(value: object, field: str) -> uuid.UUID | None:
+    return None if value is None or value is strawberry.UNSET else parse_uuid(value, field)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A chat the caller may see, or null.")
+    async def chat(self, info: Info[Context, None], id: uuid.UUID) -> ChatRoom | None:
+        caller = await info.context.caller()
+        chat = await chats.get_chat(caller, parse_uuid(id, "id"))
+        return ChatRoom.from_model(chat) if chat else None
+
+    @strawberry.field(
+        description="Chats of an account (the caller's own by default), newest first."
+    )
+    async def chats(
+        self,
+        info: Info[Context, None],
+        first: int | None = chats.DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+        account_id: uuid.UUID | None = strawberry.UNSET,
+    ) -> ChatRoomConnection:
+        caller = await info.context.caller()
+        page = await chats.list_chats(
+            caller,
+            account_id=_optional_uuid(account_id, "accountId"),
+            limit=chats.parse_page_size(first, "first"),
+            cursor=after or None,
+        )
+        edges = [
+            ChatRoomEdge(cursor=chats.encode_cursor(chat), node=ChatRoom.from_model(chat))
+            for chat in page.chats
+        ]
+        return ChatRoomConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=bool(after),
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Create a chat room (and its session). Same rules as POST /api/chats."
+    )
+    async def create_chat(
+        self, info: Info[Context, None], input: CreateChatInput | None = strawberry.UNSET
+    ) -> CreateChatPayload:
+        caller = await info.context.caller()
+        payload = input.payload() if input else {}
+        chat = await chats.create_chat(caller, parse_new_chat(payload))
+        return CreateChatPayload(chat=ChatRoom.from_model(chat))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """ErrorCodes logs what deserves a log line; expected errors are answers, not incidents."""
+
+
+def build_schema() -> Schema:
+    extensions: list[Any] = [
+        ErrorCodes,
+        lambda: QueryDepthLimiter(max_depth=10),
+        lambda: MaxAliasesLimiter(max_alias_count=15),
+        lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ]
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,89 @@
+"""GraphQL object and input types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from resolvers.models import ChatRoom as ChatRoomModel
+
+
+@strawberry.type(description="A chat room. Its URL is /sessions/{sessionId}/chats/{id}.")
+class ChatRoom:
+    id: uuid.UUID
+    title: str = strawberry.field(description="Display title: the trimmed topic, or `New chat`.")
+    account_id: uuid.UUID = strawberry.field(description="Owning account.")
+    session_id: uuid.UUID = strawberry.field(description="Session that owns this chat.")
+    updated_at: datetime = strawberry.field(description="Time of the last update.")
+    artist_id: uuid.UUID | None = strawberry.field(
+        description="Artist the chat's session was created for, or null."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, chat: ChatRoomModel) -> ChatRoom:
+        return cls(
+            id=chat.id,
+            title=chat.title,
+            account_id=chat.account_id,
+            session_id=chat.session_id,
+            updated_at=chat.updated_at,
+            artist_id=chat.artist_id,
+            created_at=chat.created_at,
+        )
+
+
+@strawberry.input(description="Every field is optional.")
+class CreateChatInput:
+    artist_id: uuid.UUID | None = strawberry.field(
+        default=strawberry.UNSET, description="Artist account to associate with the chat."
+    )
+    chat_id: uuid.UUID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Client-generated id. Sending the same request again returns the same chat.",
+    )
+    account_id: uuid.UUID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Account to create the chat for; the key's own account by default.",
+    )
+    topic: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Topic, at most 100 characters; the chat's title."
+    )
+
+    def payload(self) -> dict[str, Any]:
+        """The fields that were sent, by their contract names: the resolvers validate them."""
+        fields = {
+            "artistId": self.artist_id,
+            "chatId": self.chat_id,
+            "accountId": self.account_id,
+            "topic": self.topic,
+        }
+        return {name: value for name, value in fields.items() if value is not strawberry.UNSET}
+
+
+@strawberry.type
+class CreateChatPayload:
+    chat: ChatRoom
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class ChatRoomEdge:
+    cursor: str
+    node: ChatRoom
+
+
+@strawberry.type(description="A page of chats, newest first.")
+class ChatRoomConnection:
+    edges: list[ChatRoomEdge]
+    page_info: PageInfo

@@ -1,0 +1,156 @@
+"""Real databases for the tests: a migrated SQLite file per test, or a PostgreSQL database of the
+run's own (created, migrated once, truncated between tests, dropped at the end)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# .ci/run sets this: there, a missing PostgreSQL is a failure, not a skip.
+REQUIRE_POSTGRES = os.environ.get("CHATS_REQUIRE_POSTGRES") == "1"
+TABLES = ("chats", "sessions", "artist_links", "memberships", "api_keys", "accounts")
+
+
+def run_cli(
+    args: Sequence[str], database_url: str, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a process of its own."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=kwargs.pop("cwd", REPO),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def migrate(database_url: str) -> None:
+    result = run_cli(["migrate"], database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def url_for(admin_url: str, database: str) -> str:
+    return admin_url.rsplit("/", 1)[0] + "/" + database
+
+
+@dataclass
+class Database:
+    """Raw access to what the service stored, through the driver rather than the code under test."""
+
+    engine: str
+    url: str
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        if self.engine == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as connection:
+                connection.row_factory = sqlite3.Row
+                params = [str(a) if isinstance(a, uuid.UUID) else a for a in args]
+                rows = connection.execute(sql, params).fetchall()
+            return [{k: _text(row[k]) for k in row.keys()} for row in rows]
+        connection = await asyncpg.connect(self.url)
+        try:
+            rows = await connection.fetch(_numbered(sql), *args)
+        finally:
+            await connection.close()
+        return [{k: _text(v) for k, v in row.items()} for row in rows]
+
+    async def execute(self, sql: str) -> None:
+        if self.engine == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as connection:
+                connection.executescript(sql)
+            return
+        connection = await asyncpg.connect(self.url)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    async def count(self, table: str) -> int:
+        rows = await self.fetch(f"SELECT COUNT(*) AS n FROM {table}")
+        return int(rows[0]["n"])
+
+    async def counts(self) -> dict[str, int]:
+        return {table: await self.count(table) for table in ("sessions", "chats")}
+
+    async def chat(self, chat_id: str) -> dict[str, Any] | None:
+        rows = await self.fetch(
+            "SELECT c.id, c.title, c.account_id, c.session_id, s.account_id AS session_account_id,"
+            " s.artist_id FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ?",
+            uuid.UUID(chat_id),
+        )
+        return rows[0] if rows else None
+
+    async def truncate(self) -> None:
+        if self.engine == "sqlite":
+            await self.execute("".join(f"DELETE FROM {table};" for table in TABLES))
+        else:
+            await self.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+
+
+def _numbered(sql: str) -> str:
+    """SQLite's `?` placeholders as PostgreSQL's `$1, $2, ...`."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${index}{part}" for index, part in enumerate(parts[1:], 1))
+
+
+def _text(value: Any) -> Any:
+    """Both engines' values in one form: ids and timestamps as text."""
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def sqlite_template(directory: Path) -> Path:
+    path = directory / "template.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+def sqlite_copy(template: Path, directory: Path) -> Database:
+    path = directory / "chats.sqlite3"
+    shutil.copy(template, path)
+    return Database("sqlite", f"sqlite:///{path}")
+
+
+async def postgres_reachable() -> str | None:
+    """None when reachable, else why not."""
+    try:
+        connection = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}"
+    await connection.close()
+    return None
+
+
+async def create_postgres_database() -> Database:
+    name = f"chats_test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    database = Database("postgres", url_for(PG_ADMIN_URL, name))
+    migrate(database.url)
+    return database
+
+
+async def drop_postgres_database(database: Database) -> None:
+    name = database.url.rsplit("/", 1)[1]
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -28,14 +29,27 @@ async def read_body(request: Request) -> bytes:
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """An absent (empty) body is an empty object. orjson is strict where `json` is not: it refuses
-    NaN and Infinity, invalid UTF-8, lone surrogates and nesting deeper than 1024."""
+    """An absent (empty) body is an empty object."""
     if not body.strip():
         return {}
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise InvalidJSON() from None
+        # orjson refuses some valid JSON (integers past 64 bits, lone surrogate escapes):
+        # only then ask the standard library, made as strict as the RFC.
+        value = _strict_stdlib_loads(body)
     if not isinstance(value, dict):
         raise BodyNotAnObject()
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_stdlib_loads(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8 and bad syntax; RecursionError, absurd nesting.
+        raise InvalidJSON() from None

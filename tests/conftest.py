@@ -108,8 +108,17 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(params=PROTOCOLS)
-def api(request: pytest.FixtureRequest, client: httpx.AsyncClient) -> RestApi | GraphQLApi:
-    return RestApi(client) if request.param == "rest" else GraphQLApi(client)
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_api(protocol: str, client: httpx.AsyncClient) -> RestApi | GraphQLApi:
+    return RestApi(client) if protocol == "rest" else GraphQLApi(client)
+
+
+@pytest.fixture
+def api(protocol: str, client: httpx.AsyncClient) -> RestApi | GraphQLApi:
+    return make_api(protocol, client)
 
 
 @dataclass

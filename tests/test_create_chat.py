@@ -92,6 +92,7 @@ INVALID_INPUT = [
     pytest.param({"topic": "bell\x07"}, TOPIC_ERROR, id="topic-control"),
     pytest.param({"topic": "line\nbreak"}, TOPIC_ERROR, id="topic-inner-newline"),
     pytest.param({"topic": "del\x7f"}, TOPIC_ERROR, id="topic-delete-char"),
+    pytest.param({"topic": "lone \ud800 surrogate"}, TOPIC_ERROR, id="topic-lone-surrogate"),
     # When several fields are wrong, the first in the contract's order is reported.
     pytest.param(
         {"topic": None, "accountId": 1, "chatId": 1, "artistId": 1},

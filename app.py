@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             ),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.authenticator = Authenticator(settings.rate_limit)

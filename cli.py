@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -71,8 +71,8 @@ async def _migrate(settings: Settings) -> None:
         enable_wal(sqlite_path(settings.database_url))
 
 
-def _admin_action(args: argparse.Namespace) -> Callable[[], Awaitable[Any]]:
-    actions: dict[tuple[str, str], Callable[[], Awaitable[Any]]] = {
+def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, Any]]:
+    actions: dict[tuple[str, str], Callable[[], Coroutine[Any, Any, Any]]] = {
         ("accounts", "create"): lambda: admin.create_account(args.name, args.kind),
         ("keys", "create"): lambda: admin.create_key(args.account, args.name, args.expires_at),
         ("keys", "revoke"): lambda: admin.revoke_key(args.key_or_key_id),
@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
 
+    try:
+        engine = create_engine(settings.database_url)
+    except ValueError as exc:  # a DATABASE_URL of no known engine
+        print(f"chats-api: {exc}", file=sys.stderr)
+        return 1
     if args.command == "serve":
         import uvicorn
 
@@ -93,13 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
         )
         return 0
-
     try:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
             return 0
-        bind(create_engine(settings.database_url))
-        result = asyncio.run(_admin_action(args)())
+        bind(engine)
+        result: object = asyncio.run(_admin_action(args)())
     except ServiceError as exc:
         print(f"chats-api: {exc.message}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from typing import Any
 
 import strawberry
 from graphql import StringValueNode, ValueNode, value_from_ast_untyped
+from strawberry.types.scalar import ScalarDefinition
 
 from resolvers.models import iso_timestamp
 
@@ -46,4 +47,4 @@ DateTimeScalar = strawberry.scalar(
     parse_value=datetime.fromisoformat,
 )
 
-SCALARS = {uuid.UUID: UUIDScalar, datetime: DateTimeScalar}
+SCALARS: dict[object, ScalarDefinition] = {uuid.UUID: UUIDScalar, datetime: DateTimeScalar}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from resolvers import chats
+from resolvers import chats as chat_cases
 from resolvers.validation import parse_new_chat, parse_uuid
 from schema.context import Context
 from schema.errors import ErrorCodes
@@ -35,6 +37,20 @@ from schema.types import (
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 
+class SafeParserCache(ParserCache):
+    """ParserCache raises syntax errors from its hook, outside the path where the operation's
+    extensions see the result, so ErrorCodes would never give them a code. On a syntax error
+    it steps aside and lets Strawberry parse and report the document the ordinary way."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
 def _optional_uuid(value: object, field: str) -> uuid.UUID | None:
     return None if value is None or value is strawberry.UNSET else parse_uuid(value, field)
 
@@ -44,7 +60,7 @@ class Query:
     @strawberry.field(description="A chat the caller may see, or null.")
     async def chat(self, info: Info[Context, None], id: uuid.UUID) -> ChatRoom | None:
         caller = await info.context.caller()
-        chat = await chats.get_chat(caller, parse_uuid(id, "id"))
+        chat = await chat_cases.get_chat(caller, parse_uuid(id, "id"))
         return ChatRoom.from_model(chat) if chat else None
 
     @strawberry.field(
@@ -53,19 +69,19 @@ class Query:
     async def chats(
         self,
         info: Info[Context, None],
-        first: int | None = chats.DEFAULT_PAGE_SIZE,
+        first: int | None = chat_cases.DEFAULT_PAGE_SIZE,
         after: str | None = strawberry.UNSET,
         account_id: uuid.UUID | None = strawberry.UNSET,
     ) -> ChatRoomConnection:
         caller = await info.context.caller()
-        page = await chats.list_chats(
+        page = await chat_cases.list_chats(
             caller,
             account_id=_optional_uuid(account_id, "accountId"),
-            limit=chats.parse_page_size(first, "first"),
+            limit=chat_cases.parse_page_size(first, "first"),
             cursor=after or None,
         )
         edges = [
-            ChatRoomEdge(cursor=chats.encode_cursor(chat), node=ChatRoom.from_model(chat))
+            ChatRoomEdge(cursor=chat_cases.encode_cursor(chat), node=ChatRoom.from_model(chat))
             for chat in page.chats
         ]
         return ChatRoomConnection(
@@ -89,7 +105,7 @@ class Mutation:
     ) -> CreateChatPayload:
         caller = await info.context.caller()
         payload = input.payload() if input else {}
-        chat = await chats.create_chat(caller, parse_new_chat(payload))
+        chat = await chat_cases.create_chat(caller, parse_new_chat(payload))
         return CreateChatPayload(chat=ChatRoom.from_model(chat))
 
 
@@ -106,7 +122,7 @@ def build_schema() -> Schema:
         lambda: QueryDepthLimiter(max_depth=10),
         lambda: MaxAliasesLimiter(max_alias_count=15),
         lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: ParserCache(maxsize=256),
+        lambda: SafeParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
     return Schema(

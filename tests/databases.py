@@ -57,11 +57,11 @@ class Database:
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         if self.engine == "sqlite":
-            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as connection:
-                connection.row_factory = sqlite3.Row
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as lite:
+                lite.row_factory = sqlite3.Row
                 params = [str(a) if isinstance(a, uuid.UUID) else a for a in args]
-                rows = connection.execute(sql, params).fetchall()
-            return [{k: _text(row[k]) for k in row.keys()} for row in rows]
+                found = lite.execute(sql, params).fetchall()
+            return [{k: _text(row[k]) for k in row.keys()} for row in found]
         connection = await asyncpg.connect(self.url)
         try:
             rows = await connection.fetch(_numbered(sql), *args)
@@ -71,8 +71,8 @@ class Database:
 
     async def execute(self, sql: str) -> None:
         if self.engine == "sqlite":
-            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as connection:
-                connection.executescript(sql)
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as lite:
+                lite.executescript(sql)
             return
         connection = await asyncpg.connect(self.url)
         try:

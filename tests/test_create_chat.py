@@ -64,7 +64,8 @@ async def test_title_from_topic(
 ) -> None:
     outcome = await api.create_chat({"topic": topic}, key=world.keys["alice"])
     assert outcome.status == 200
-    assert outcome.chat is not None and outcome.chat["title"] == title
+    assert outcome.chat is not None
+    assert outcome.chat["title"] == title
     await assert_stored(database, outcome)
 
 
@@ -131,10 +132,8 @@ async def test_topic_not_a_string(api: Api, database: Database, world: World, to
     else:
         # GraphQL's own type system refuses a non-string for `String` before any resolver runs;
         # the message is graphql-core's and names the value.
-        assert (
-            outcome.message is not None
-            and "String cannot represent a non string value" in outcome.message
-        )
+        assert outcome.message is not None
+        assert "String cannot represent a non string value" in outcome.message
     assert await database.counts() == {"sessions": 0, "chats": 0}
 
 
@@ -203,7 +202,8 @@ async def test_retry_with_same_chat_id_returns_the_same_chat(
     first = await api.create_chat(payload, key=world.keys["alice"])
     again = await api.create_chat({**payload, "topic": "  Tour  "}, key=world.keys["alice"])
     assert first.status == again.status == 200
-    assert first.chat is not None and first.chat["id"] == chat_id
+    assert first.chat is not None
+    assert first.chat["id"] == chat_id
     assert again.chat == first.chat
     assert await database.counts() == {"sessions": 1, "chats": 1}
     await assert_stored(database, first, artist_id=world.band)
@@ -252,5 +252,6 @@ async def test_client_chat_id_in_upper_case_is_stored_canonically(
     chat_id = uuid.uuid4()
     outcome = await api.create_chat({"chatId": str(chat_id).upper()}, key=world.keys["alice"])
     assert outcome.status == 200
-    assert outcome.chat is not None and outcome.chat["id"] == str(chat_id)
+    assert outcome.chat is not None
+    assert outcome.chat["id"] == str(chat_id)
     await assert_stored(database, outcome)

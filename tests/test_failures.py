@@ -1,4 +1,4 @@
-"""Rate limits, unexpected errors and an unreachable database: clear answers, nothing half-written."""
+"""Rate limits, unexpected errors, an unreachable database: clear answers, nothing half-written."""
 
 from __future__ import annotations
 

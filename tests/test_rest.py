@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -135,7 +136,7 @@ async def test_body_too_large(
 async def test_body_too_large_without_content_length(
     client: httpx.AsyncClient, database: Database, world: World
 ) -> None:
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(MAX_BODY // 1024 + 1):
             yield b" " * 1024
 

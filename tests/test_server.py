@@ -1,0 +1,112 @@
+"""The real thing: `chats-api serve` in its own process, reached over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from tests.databases import REPO, Database, run_cli
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(database: Database, *args: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), *args],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": database.url, "RATE_LIMIT": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if (
+                    httpx.get(f"{base}/graphql", params={"query": "{__typename}"}).status_code
+                    == 200
+                ):
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def provision(database: Database) -> tuple[str, str]:
+    account = run_cli(["accounts", "create", "--name", "Ada"], database.url).stdout.strip()
+    key = run_cli(["keys", "create", "--account", account], database.url).stdout.strip()
+    assert key.startswith("chats_")
+    return account, key
+
+
+async def test_readme_flow_over_tcp(database: Database) -> None:
+    account, key = provision(database)
+    with serving(database) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            rest = await client.post(
+                "/api/chats",
+                headers={"x-api-key": key, "content-type": "application/json"},
+                content=b'{"topic": "Pulse Feb 2"}',
+            )
+            assert rest.status_code == 200
+            assert rest.json()["chat"]["title"] == "Pulse Feb 2"
+            assert rest.json()["chat"]["accountId"] == account
+            graphql = await client.post(
+                "/graphql",
+                headers={"authorization": f"Bearer {key}"},
+                json={
+                    "query": 'mutation { createChat(input: {topic: "Hi"}) { chat { id title } } }'
+                },
+            )
+            assert graphql.json()["data"]["createChat"]["chat"]["title"] == "Hi"
+    assert await database.counts() == {"sessions": 2, "chats": 2}
+
+
+async def test_two_workers_one_chat_per_chat_id(database: Database) -> None:
+    _, key = provision(database)
+    chat_id = str(uuid.uuid4())
+    with serving(database, "--workers", "2") as base:
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, limits=limits) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/api/chats", headers={"x-api-key": key}, json={"chatId": chat_id})
+                    for _ in range(16)
+                )
+            )
+    assert [r.status_code for r in responses] == [200] * 16
+    assert len({r.content for r in responses}) == 1
+    assert await database.counts() == {"sessions": 1, "chats": 1}

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 
+import anyio
 import pytest
 
 from tests.databases import REPO, Database
@@ -30,25 +31,24 @@ def test_ci_runs_the_readmes_test_command() -> None:
     assert lint in ci.splitlines()
 
 
+def run_bash(script: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 async def test_try_it_examples_work_as_written(database: Database) -> None:
     block = README.split("<!-- try-it -->", 1)[1].split("<!-- /try-it -->", 1)[0]
     [script] = bash_blocks(block)
     with serving(database) as base:
         port = base.rsplit(":", 1)[1]
-        result = subprocess.run(
-            [
-                "bash",
-                "-euo",
-                "pipefail",
-                "-c",
-                script.replace("127.0.0.1:8000", f"127.0.0.1:{port}"),
-            ],
-            cwd=REPO,
-            env={**os.environ, "DATABASE_URL": database.url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        command = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        result = await anyio.to_thread.run_sync(run_bash, command, database.url)
     assert result.returncode == 0, result.stderr
     rest, created, listed = (json.loads(line) for line in result.stdout.splitlines())
     assert rest["status"] == "success"

@@ -11,6 +11,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from db.events import hub
+
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 # Long enough to ride out a burst of writers queued on SQLite's single write lock.
@@ -63,11 +65,14 @@ async def open_engine(engine: Engine[Any], *, min_size: int, max_size: int) -> N
     """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode."""
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=min_size, max_size=max_size)
+        hub.use_postgres(engine.config["dsn"])
     elif isinstance(engine, SQLiteEngine):
         enable_wal(engine.path)
+        hub.use_postgres(None)
 
 
 async def close_engine(engine: Engine[Any]) -> None:
+    await hub.close()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
 

@@ -3,32 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any
 from uuid import UUID
 
 from piccolo.columns.combination import Or, Where
 from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
 
+from db import events as events_module
 from db.engine import write_transaction
 from db.errors import translate_errors
+from db.rows import ChatRow, KeyRow
 from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
-
-
-class ChatRow(TypedDict):
-    id: UUID
-    title: str
-    account_id: UUID
-    session_id: UUID
-    artist_id: UUID | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class KeyRow(TypedDict):
-    id: UUID
-    account_id: UUID
-
 
 _CHAT_COLUMNS = (
     Chat.id,
@@ -140,6 +129,26 @@ async def link_artist(link_id: UUID, account_id: UUID, artist_id: UUID, now: dat
 # Chats -----------------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def _writing() -> AsyncIterator[list[str]]:
+    """A write transaction that collects chat events and publishes them only if it commits."""
+    engine = _engine()
+    events: list[str] = []
+    async with write_transaction(engine):
+        yield events
+        if isinstance(engine, PostgresEngine):
+            for payload in events:
+                await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
+    if not isinstance(engine, PostgresEngine):
+        for payload in events:
+            events_module.hub.deliver(payload)
+
+
+async def _chat_in_transaction(chat_id: UUID) -> ChatRow | None:
+    row = await Chat.select(*_CHAT_COLUMNS).where(Chat.id == chat_id).first()
+    return ChatRow(**row) if row else None  # type: ignore[typeddict-item]
+
+
 @translate_errors
 async def insert_session_and_chat(
     *,
@@ -151,7 +160,16 @@ async def insert_session_and_chat(
     now: datetime,
 ) -> ChatRow:
     """Both rows or neither. Raises DuplicateKey when `chat_id` is taken."""
-    async with write_transaction(_engine()):
+    row = ChatRow(
+        id=chat_id,
+        title=title,
+        account_id=account_id,
+        session_id=session_id,
+        artist_id=artist_id,
+        created_at=now,
+        updated_at=now,
+    )
+    async with _writing() as events:
         await Session.insert(
             Session(id=session_id, account=account_id, artist=artist_id, created_at=now)
         )
@@ -165,29 +183,59 @@ async def insert_session_and_chat(
                 updated_at=now,
             )
         )
-    return ChatRow(
-        id=chat_id,
-        title=title,
-        account_id=account_id,
-        session_id=session_id,
-        artist_id=artist_id,
-        created_at=now,
-        updated_at=now,
-    )
+        events.append(events_module.encode("CREATED", row))
+    return row
 
 
 @translate_errors
 async def get_chat(chat_id: UUID) -> ChatRow | None:
-    row = await Chat.select(*_CHAT_COLUMNS).where(Chat.id == chat_id).first()
-    return ChatRow(**row) if row else None  # type: ignore[typeddict-item]
+    return await _chat_in_transaction(chat_id)
+
+
+@translate_errors
+async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | None:
+    """The renamed chat, or None when there is no such chat."""
+    async with _writing() as events:
+        updated = (
+            await Chat.update({Chat.title: title, Chat.updated_at: now})
+            .where(Chat.id == chat_id)
+            .returning(Chat.id)
+        )
+        if not updated:
+            return None
+        row = await _chat_in_transaction(chat_id)
+        assert row is not None
+        events.append(events_module.encode("UPDATED", row))
+    return row
+
+
+@translate_errors
+async def delete_chat(chat_id: UUID) -> ChatRow | None:
+    """Deletes the chat, and its session when no other chat is left in it. Returns the chat as it
+    was, or None when there was no such chat."""
+    async with _writing() as events:
+        row = await _chat_in_transaction(chat_id)
+        if row is None:
+            return None
+        await Chat.delete().where(Chat.id == chat_id)
+        if not await Chat.exists().where(Chat.session == row["session_id"]):
+            await Session.delete().where(Session.id == row["session_id"])
+        events.append(events_module.encode("DELETED", row))
+    return row
 
 
 @translate_errors
 async def list_chats(
-    account_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None = None
+    account_id: UUID,
+    *,
+    limit: int,
+    artist_id: UUID | None = None,
+    before: tuple[datetime, UUID] | None = None,
 ) -> list[ChatRow]:
     """Newest first by (updated_at, id); `before` is the keyset position of the previous page."""
     where: Any = Chat.account == account_id
+    if artist_id is not None:
+        where &= Chat.session.artist == artist_id
     if before is not None:
         updated_at, chat_id = before
         where &= Or(

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
 from db import queries
-from db.errors import DuplicateKey
+from db.errors import DatabaseUnavailable, DuplicateKey
+from db.events import SubscriberTooSlow, hub
 from resolvers.access import acting_account, can_act_for, check_artist
 from resolvers.clock import new_id, now
-from resolvers.errors import ChatAlreadyExists, ChatCreationFailed, InvalidInput
-from resolvers.models import Caller, ChatPage, ChatRoom, NewChat
+from resolvers.errors import (
+    ChatAlreadyExists,
+    ChatCreationFailed,
+    ChatNotFound,
+    InvalidInput,
+    ServiceUnavailable,
+)
+from resolvers.models import Caller, ChatEvent, ChatPage, ChatRoom, ChatUpdate, NewChat
 from resolvers.usecase import use_case
 
 DEFAULT_PAGE_SIZE = 20
@@ -67,20 +75,73 @@ async def get_chat(caller: Caller, chat_id: UUID) -> ChatRoom | None:
 
 
 @use_case()
+async def visible_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
+    """For operations on a chat: a missing and a hidden chat are both ChatNotFound."""
+    chat = await get_chat(caller, chat_id)
+    if chat is None:
+        raise ChatNotFound()
+    return chat
+
+
+@use_case()
+async def update_chat(caller: Caller, update: ChatUpdate) -> ChatRoom:
+    """Renames a chat the caller may see and bumps its updatedAt."""
+    await visible_chat(caller, update.chat_id)
+    row = await queries.rename_chat(update.chat_id, update.title, now())
+    if row is None:  # deleted in the meantime
+        raise ChatNotFound()
+    return ChatRoom.from_row(row)
+
+
+@use_case()
+async def delete_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
+    """Deletes a chat the caller may see (and its session, when empty); returns it as it was."""
+    await visible_chat(caller, chat_id)
+    row = await queries.delete_chat(chat_id)
+    if row is None:  # deleted in the meantime
+        raise ChatNotFound()
+    return ChatRoom.from_row(row)
+
+
+@use_case()
 async def list_chats(
-    caller: Caller, *, account_id: UUID | None, limit: int, cursor: str | None
+    caller: Caller,
+    *,
+    account_id: UUID | None,
+    limit: int,
+    cursor: str | None,
+    artist_id: UUID | None = None,
 ) -> ChatPage:
     """One page of an account's chats, newest first; the caller's own by default."""
     owner = await acting_account(caller, account_id)
     before = decode_cursor(cursor) if cursor is not None else None
-    rows = await queries.list_chats(owner, limit=limit + 1, before=before)
+    rows = await queries.list_chats(owner, limit=limit + 1, artist_id=artist_id, before=before)
     chats = [ChatRoom.from_row(row) for row in rows[:limit]]
     return ChatPage(chats=chats, has_next_page=len(rows) > limit)
 
 
+@use_case()
+async def _events_owner(caller: Caller, account_id: UUID | None) -> UUID:
+    return await acting_account(caller, account_id)
+
+
+async def chat_events(caller: Caller, account_id: UUID | None) -> AsyncIterator[ChatEvent]:
+    """Events of an account's chats (the caller's own by default), as they are committed."""
+    owner = await _events_owner(caller, account_id)
+    try:
+        async for event_type, row in hub.subscribe():
+            if row["account_id"] == owner:
+                yield ChatEvent(type=event_type, chat=ChatRoom.from_row(row))
+    except (DatabaseUnavailable, SubscriberTooSlow) as exc:
+        raise ServiceUnavailable() from exc
+
+
 def parse_page_size(value: object, field: str) -> int:
+    """An integer from 1 to the maximum; query strings hand it over as text."""
     if value is None:
         return DEFAULT_PAGE_SIZE
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidInput(f"{field} must be an integer between 1 and {MAX_PAGE_SIZE}")
     return value

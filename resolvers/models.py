@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 from uuid import UUID
 
-from db.queries import ChatRow
+from db.rows import ChatRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,12 @@ class NewChat:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatUpdate:
+    chat_id: UUID
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRoom:
     id: UUID
     title: str
@@ -38,6 +45,12 @@ class ChatRoom:
     @classmethod
     def from_row(cls, row: ChatRow) -> ChatRoom:
         return cls(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEvent:
+    type: Literal["CREATED", "UPDATED", "DELETED"]
+    chat: ChatRoom
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from resolvers.errors import InvalidInput
-from resolvers.models import NewChat
+from resolvers.models import ChatUpdate, NewChat
 
 DEFAULT_TITLE = "New chat"
 MAX_TITLE_LENGTH = 100
@@ -19,6 +19,7 @@ _UUID_FORM = re.compile(
 # Cc: control characters (NUL included); Cs: lone surrogates, which no database can store.
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
 TOPIC_ERROR = f"topic must be a string of at most {MAX_TITLE_LENGTH} characters"
+TOPIC_REQUIRED = "topic is required and must not be blank"
 
 
 def parse_uuid(value: object, field: str) -> UUID:
@@ -45,6 +46,19 @@ def parse_title(topic: object) -> str:
     ):
         raise InvalidInput(TOPIC_ERROR)
     return title or DEFAULT_TITLE
+
+
+def parse_required_uuid(payload: Mapping[str, object], field: str) -> UUID:
+    return parse_uuid(payload.get(field), field)
+
+
+def parse_chat_update(payload: Mapping[str, object]) -> ChatUpdate:
+    """A rename needs a topic, and a blank one is not a title."""
+    chat_id = parse_required_uuid(payload, "chatId")
+    topic = payload.get("topic")
+    if "topic" not in payload or (isinstance(topic, str) and not topic.strip()):
+        raise InvalidInput(TOPIC_REQUIRED)
+    return ChatUpdate(chat_id=chat_id, title=parse_title(topic))
 
 
 def parse_new_chat(payload: Mapping[str, object]) -> NewChat:

@@ -1,0 +1,125 @@
+"""Chat events, from the transaction that made them to this process's subscribers.
+
+On PostgreSQL an event is sent with `pg_notify` inside the writing transaction, so it leaves only
+when the transaction commits, and reaches every worker process and replica: each listens on one
+dedicated connection (never a pooled one, which a transaction pooler would hand to someone else).
+SQLite serves a single process, so its events reach the subscribers right after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from db.errors import translate
+from db.rows import ChatRow
+
+CHANNEL = "chat_events"
+EventType = Literal["CREATED", "UPDATED", "DELETED"]
+# A subscriber this far behind is cut off rather than allowed to grow memory without end.
+QUEUE_SIZE = 1000
+
+
+def encode(event_type: EventType, chat: ChatRow) -> str:
+    return json.dumps(
+        {
+            "type": event_type,
+            "chat": {
+                key: value.isoformat() if isinstance(value, datetime) else _text(value)
+                for key, value in chat.items()
+            },
+        }
+    )
+
+
+def decode(payload: str) -> tuple[EventType, ChatRow]:
+    data = json.loads(payload)
+    chat = data["chat"]
+    row = ChatRow(
+        id=UUID(chat["id"]),
+        title=chat["title"],
+        account_id=UUID(chat["account_id"]),
+        session_id=UUID(chat["session_id"]),
+        artist_id=UUID(chat["artist_id"]) if chat["artist_id"] else None,
+        created_at=datetime.fromisoformat(chat["created_at"]),
+        updated_at=datetime.fromisoformat(chat["updated_at"]),
+    )
+    return data["type"], row
+
+
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, UUID) else value
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber's queue overflowed; its stream ends instead of silently losing events."""
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self.overflowed = False
+
+
+class EventHub:
+    """Fans events out to the subscribers of this process."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[_Subscriber] = set()
+        self._listener: asyncpg.Connection | None = None
+        self._dsn: str | None = None
+        self._lock = asyncio.Lock()
+
+    def use_postgres(self, dsn: str | None) -> None:
+        self._dsn = dsn
+
+    def deliver(self, payload: str) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber.queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                subscriber.overflowed = True
+
+    async def subscribe(self) -> AsyncIterator[tuple[EventType, ChatRow]]:
+        subscriber = _Subscriber()
+        self._subscribers.add(subscriber)
+        try:
+            await self._listen()
+            while True:
+                payload = await subscriber.queue.get()
+                if subscriber.overflowed:
+                    raise SubscriberTooSlow()
+                yield decode(payload)
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def _listen(self) -> None:
+        if self._dsn is None:
+            return
+        async with self._lock:
+            if self._listener is not None and not self._listener.is_closed():
+                return
+            try:
+                self._listener = await asyncpg.connect(self._dsn)
+                await self._listener.add_listener(CHANNEL, self._on_notification)
+            except Exception as exc:
+                raise translate(exc) from exc
+
+    def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        self.deliver(payload)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+
+
+hub = EventHub()

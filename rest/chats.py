@@ -1,4 +1,4 @@
-"""/api/chats."""
+"""/api/chats: create (POST), list (GET), rename (PATCH), delete (DELETE)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from starlette.routing import Route
 from resolvers import chats
 from resolvers.auth import Authenticator
 from resolvers.models import Caller
-from resolvers.validation import parse_new_chat
+from resolvers.validation import (
+    parse_chat_update,
+    parse_new_chat,
+    parse_optional_uuid,
+    parse_required_uuid,
+)
 from rest.body import json_object, read_body
 from rest.responses import chat_json, success
 
@@ -22,12 +27,48 @@ async def authenticate(request: Request) -> Caller:
     )
 
 
-async def create_chat(request: Request) -> Response:
-    # The contract's order: 413 before 401 before 400.
+async def authenticated_body(request: Request) -> tuple[Caller, dict[str, object]]:
+    """The contract's order: 413 (size) before 401 (key) before 400 (JSON)."""
     body = await read_body(request)
     caller = await authenticate(request)
-    chat = await chats.create_chat(caller, parse_new_chat(json_object(body)))
+    return caller, json_object(body)
+
+
+async def create_chat(request: Request) -> Response:
+    caller, payload = await authenticated_body(request)
+    chat = await chats.create_chat(caller, parse_new_chat(payload))
     return success(chat=chat_json(chat))
 
 
-routes = [Route("/api/chats", create_chat, methods=["POST"])]
+async def list_chats(request: Request) -> Response:
+    caller = await authenticate(request)
+    params = request.query_params
+    page = await chats.list_chats(
+        caller,
+        account_id=parse_optional_uuid(params, "accountId"),
+        artist_id=parse_optional_uuid(params, "artistId"),
+        limit=chats.parse_page_size(params.get("limit"), "limit"),
+        cursor=params.get("cursor") or None,
+    )
+    next_cursor = chats.encode_cursor(page.chats[-1]) if page.has_next_page else None
+    return success(chats=[chat_json(chat) for chat in page.chats], nextCursor=next_cursor)
+
+
+async def update_chat(request: Request) -> Response:
+    caller, payload = await authenticated_body(request)
+    chat = await chats.update_chat(caller, parse_chat_update(payload))
+    return success(chat=chat_json(chat))
+
+
+async def delete_chat(request: Request) -> Response:
+    caller, payload = await authenticated_body(request)
+    chat = await chats.delete_chat(caller, parse_required_uuid(payload, "chatId"))
+    return success(chatId=str(chat.id))
+
+
+routes = [
+    Route("/api/chats", list_chats, methods=["GET"]),
+    Route("/api/chats", create_chat, methods=["POST"]),
+    Route("/api/chats", update_chat, methods=["PATCH"]),
+    Route("/api/chats", delete_chat, methods=["DELETE"]),
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,23 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from resolvers import chats as chat_cases
-from resolvers.validation import parse_new_chat, parse_uuid
+from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
 from schema.context import Context
 from schema.errors import ErrorCodes
 from schema.scalars import SCALARS
 from schema.types import (
+    ChatEvent,
+    ChatEventType,
     ChatRoom,
     ChatRoomConnection,
     ChatRoomEdge,
     CreateChatInput,
     CreateChatPayload,
+    DeleteChatInput,
+    DeleteChatPayload,
     PageInfo,
+    UpdateChatInput,
+    UpdateChatPayload,
 )
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -72,11 +78,13 @@ class Query:
         first: int | None = chat_cases.DEFAULT_PAGE_SIZE,
         after: str | None = strawberry.UNSET,
         account_id: uuid.UUID | None = strawberry.UNSET,
+        artist_id: uuid.UUID | None = strawberry.UNSET,
     ) -> ChatRoomConnection:
         caller = await info.context.caller()
         page = await chat_cases.list_chats(
             caller,
             account_id=_optional_uuid(account_id, "accountId"),
+            artist_id=_optional_uuid(artist_id, "artistId"),
             limit=chat_cases.parse_page_size(first, "first"),
             cursor=after or None,
         )
@@ -108,6 +116,37 @@ class Mutation:
         chat = await chat_cases.create_chat(caller, parse_new_chat(payload))
         return CreateChatPayload(chat=ChatRoom.from_model(chat))
 
+    @strawberry.mutation(
+        description="Rename a chat; bumps its updatedAt. Same as PATCH /api/chats."
+    )
+    async def update_chat(
+        self, info: Info[Context, None], input: UpdateChatInput
+    ) -> UpdateChatPayload:
+        caller = await info.context.caller()
+        chat = await chat_cases.update_chat(caller, parse_chat_update(input.payload()))
+        return UpdateChatPayload(chat=ChatRoom.from_model(chat))
+
+    @strawberry.mutation(description="Delete a chat. Same as DELETE /api/chats.")
+    async def delete_chat(
+        self, info: Info[Context, None], input: DeleteChatInput
+    ) -> DeleteChatPayload:
+        caller = await info.context.caller()
+        chat = await chat_cases.delete_chat(caller, parse_uuid(input.chat_id, "chatId"))
+        return DeleteChatPayload(chat_id=chat.id)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Changes to an account's chats (the caller's own by default), as they happen."
+    )
+    async def chat_events(
+        self, info: Info[Context, None], account_id: uuid.UUID | None = strawberry.UNSET
+    ) -> AsyncGenerator[ChatEvent, None]:
+        caller = await info.context.caller()
+        async for event in chat_cases.chat_events(caller, _optional_uuid(account_id, "accountId")):
+            yield ChatEvent(type=ChatEventType(event.type), chat=ChatRoom.from_model(event.chat))
+
 
 class Schema(strawberry.Schema):
     def process_errors(
@@ -128,6 +167,7 @@ def build_schema() -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
     )

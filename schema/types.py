@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -66,6 +67,43 @@ class CreateChatInput:
 
 @strawberry.type
 class CreateChatPayload:
+    chat: ChatRoom
+
+
+@strawberry.input(description="Rename a chat.")
+class UpdateChatInput:
+    chat_id: uuid.UUID
+    topic: str = strawberry.field(description="The new title: at most 100 characters, not blank.")
+
+    def payload(self) -> dict[str, Any]:
+        return {"chatId": self.chat_id, "topic": self.topic}
+
+
+@strawberry.type
+class UpdateChatPayload:
+    chat: ChatRoom
+
+
+@strawberry.input(description="Delete a chat (and its session, when no other chat is left in it).")
+class DeleteChatInput:
+    chat_id: uuid.UUID
+
+
+@strawberry.type
+class DeleteChatPayload:
+    chat_id: uuid.UUID
+
+
+@strawberry.enum
+class ChatEventType(Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@strawberry.type(description="A change to a chat. DELETED carries the chat as it was.")
+class ChatEvent:
+    type: ChatEventType
     chat: ChatRoom
 
 

@@ -215,9 +215,9 @@ async def delete_chat(chat_id: UUID) -> ChatRow | None:
     was, or None when there was no such chat."""
     async with _writing() as events:
         row = await _chat_in_transaction(chat_id)
-        if row is None:
+        # Of concurrent deletes, only the one whose DELETE removed the row reports it.
+        if row is None or not await Chat.delete().where(Chat.id == chat_id).returning(Chat.id):
             return None
-        await Chat.delete().where(Chat.id == chat_id)
         if not await Chat.exists().where(Chat.session == row["session_id"]):
             await Session.delete().where(Session.id == row["session_id"])
         events.append(events_module.encode("DELETED", row))

@@ -47,7 +47,7 @@ async def list_chats(request: Request) -> Response:
         caller,
         account_id=parse_optional_uuid(params, "accountId"),
         artist_id=parse_optional_uuid(params, "artistId"),
-        limit=chats.parse_page_size(params.get("limit"), "limit"),
+        limit=chats.parse_page_size(params.get("limit") or None, "limit"),
         cursor=params.get("cursor") or None,
     )
     next_cursor = chats.encode_cursor(page.chats[-1]) if page.has_next_page else None

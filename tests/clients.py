@@ -26,6 +26,27 @@ CREATE_CHAT = (
     "mutation CreateChat($input: CreateChatInput) {"
     f" createChat(input: $input) {{ chat {{ {CHAT_FIELDS} }} }} }}"
 )
+UPDATE_CHAT = (
+    "mutation UpdateChat($input: UpdateChatInput!) {"
+    f" updateChat(input: $input) {{ chat {{ {CHAT_FIELDS} }} }} }}"
+)
+DELETE_CHAT = (
+    "mutation DeleteChat($input: DeleteChatInput!) { deleteChat(input: $input) { chatId } }"
+)
+LIST_CHATS = f"""
+query Chats($first: Int, $after: String, $accountId: UUID, $artistId: UUID) {{
+  chats(first: $first, after: $after, accountId: $accountId, artistId: $artistId) {{
+    edges {{ node {{ {CHAT_FIELDS} }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+# REST query parameters and their GraphQL arguments.
+LIST_ARGUMENTS = {
+    "limit": "first",
+    "cursor": "after",
+    "accountId": "accountId",
+    "artistId": "artistId",
+}
 OMIT = object()
 JSON = {"content-type": "application/json"}
 
@@ -36,6 +57,9 @@ class Outcome:
     message: str | None = None
     chat: dict[str, Any] | None = None
     headers: httpx.Headers = field(default_factory=httpx.Headers)
+    chats: list[dict[str, Any]] | None = None
+    next_cursor: str | None = None
+    chat_id: str | None = None
 
     @property
     def error(self) -> tuple[int, str | None]:
@@ -76,6 +100,35 @@ class RestApi:
         assert body == {"status": "error", "message": body["message"]}
         return Outcome(response.status_code, body["message"], headers=response.headers)
 
+    async def _send(self, method: str, payload: Any, key: str | None) -> httpx.Response:
+        return await self.client.request(
+            method, "/api/chats", content=json_bytes(payload), headers={**JSON, **auth_headers(key)}
+        )
+
+    async def list_chats(self, params: dict[str, Any] | None = None, *, key: str | None) -> Outcome:
+        response = await self.client.get("/api/chats", params=params, headers=auth_headers(key))
+        body = rest_body(response)
+        if response.status_code != 200:
+            return Outcome(response.status_code, body["message"], headers=response.headers)
+        assert list(body) == ["status", "chats", "nextCursor"]
+        return Outcome(200, chats=body["chats"], next_cursor=body["nextCursor"])
+
+    async def update_chat(self, payload: Any, *, key: str | None) -> Outcome:
+        response = await self._send("PATCH", payload, key)
+        body = rest_body(response)
+        if response.status_code != 200:
+            return Outcome(response.status_code, body["message"], headers=response.headers)
+        assert list(body) == ["status", "chat"]
+        return Outcome(200, chat=body["chat"])
+
+    async def delete_chat(self, payload: Any, *, key: str | None) -> Outcome:
+        response = await self._send("DELETE", payload, key)
+        body = rest_body(response)
+        if response.status_code != 200:
+            return Outcome(response.status_code, body["message"], headers=response.headers)
+        assert list(body) == ["status", "chatId"]
+        return Outcome(200, chat_id=body["chatId"])
+
 
 class GraphQLApi:
     name = "graphql"
@@ -104,6 +157,40 @@ class GraphQLApi:
         response = await self.execute(CREATE_CHAT, variables, request_headers)
         return outcome_of(response, "createChat")
 
+    async def list_chats(self, params: dict[str, Any] | None = None, *, key: str | None) -> Outcome:
+        variables = {LIST_ARGUMENTS[name]: value for name, value in (params or {}).items()}
+        response = await self.execute(LIST_CHATS, variables, auth_headers(key))
+        body = response.json()
+        if body.get("errors"):
+            return outcome_of(response, "chats")
+        connection = body["data"]["chats"]
+        info = connection["pageInfo"]
+        return Outcome(
+            200,
+            chats=[edge["node"] for edge in connection["edges"]],
+            next_cursor=info["endCursor"] if info["hasNextPage"] else None,
+        )
+
+    async def update_chat(self, payload: Any, *, key: str | None) -> Outcome:
+        response = await self.execute(UPDATE_CHAT, {"input": payload}, auth_headers(key))
+        return outcome_of(response, "updateChat")
+
+    async def delete_chat(self, payload: Any, *, key: str | None) -> Outcome:
+        response = await self.execute(DELETE_CHAT, {"input": payload}, auth_headers(key))
+        outcome = outcome_of(response, "deleteChat")
+        if outcome.status == 200:
+            outcome.chat_id = response.json()["data"]["deleteChat"]["chatId"]
+        return outcome
+
+
+def rest_body(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == ("success" if response.status_code == 200 else "error")
+    if response.status_code != 200:
+        assert list(body) == ["status", "message"]
+    return body
+
 
 def outcome_of(response: httpx.Response, field_name: str) -> Outcome:
     # GraphQL errors stay at HTTP 200: Apollo Client treats anything else as a network error.
@@ -116,4 +203,4 @@ def outcome_of(response: httpx.Response, field_name: str) -> Outcome:
         return Outcome(
             CODE_STATUS[error["extensions"]["code"]], error["message"], headers=response.headers
         )
-    return Outcome(200, chat=body["data"][field_name]["chat"], headers=response.headers)
+    return Outcome(200, chat=body["data"][field_name].get("chat"), headers=response.headers)

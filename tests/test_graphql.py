@@ -48,7 +48,7 @@ def test_schema_has_the_contracts_shape() -> None:
     for line in [
         "createChat(input: CreateChatInput): CreateChatPayload!",
         "chat(id: UUID!): ChatRoom",
-        "chats(first: Int = 20, after: String, accountId: UUID, artistId: UUID): ChatRoomConnection!",
+        "chats(first: Int = 20, after: String, accountId: UUID, artistId: UUID): ChatRoomConnection!",  # noqa: E501
         "updateChat(input: UpdateChatInput!): UpdateChatPayload!",
         "deleteChat(input: DeleteChatInput!): DeleteChatPayload!",
         "chatEvents(accountId: UUID): ChatEvent!",

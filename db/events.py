@@ -112,8 +112,8 @@ class EventHub:
             except Exception as exc:
                 raise translate(exc) from exc
 
-    def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
-        self.deliver(payload)
+    def _on_notification(self, connection: Any, pid: int, channel: str, payload: object) -> None:
+        self.deliver(str(payload))
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -54,46 +54,51 @@ def _service_error(error: GraphQLError) -> ServiceError | None:
     return None
 
 
+def to_graphql_error(error: GraphQLError) -> GraphQLError:
+    """The error as clients see it: domain errors keep their message and get their code; errors in
+    the document or variables are BAD_USER_INPUT; anything else is logged and masked."""
+    extensions: dict[str, Any]
+    service_error = _service_error(error)
+    if service_error is not None:
+        message = service_error.message
+        extensions = {"code": code_for(service_error)}
+        if isinstance(service_error, RateLimited | ServiceUnavailable):
+            extensions["retryAfter"] = service_error.retry_after
+        if isinstance(service_error, InternalError):
+            logger.error("GraphQL %s", message, exc_info=service_error.__cause__ or service_error)
+    elif error.path is None:
+        # Syntax, validation and variable errors: found in the request before any field ran.
+        message, extensions = error.message, {"code": BAD_USER_INPUT}
+    else:
+        message = InternalError.default_message
+        extensions = {"code": INTERNAL_SERVER_ERROR}
+        logger.error("GraphQL field %s failed", error.path, exc_info=error.original_error or error)
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+def from_service_error(exc: ServiceError) -> GraphQLError:
+    return to_graphql_error(GraphQLError(exc.message, original_error=exc))
+
+
 class ErrorCodes(SchemaExtension):
-    """Rewrites every error of a result: domain errors keep their message and get their code;
-    errors in the document or variables are BAD_USER_INPUT; anything else is logged and masked."""
+    """Rewrites every error of a result with `to_graphql_error`; Retry-After also as a header."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [self._rewrite(error) for error in result.errors]
-
-    def _rewrite(self, error: GraphQLError) -> GraphQLError:
-        extensions: dict[str, Any]
-        service_error = _service_error(error)
-        if service_error is not None:
-            message = service_error.message
-            extensions = {"code": code_for(service_error)}
-            if isinstance(service_error, RateLimited | ServiceUnavailable):
-                extensions["retryAfter"] = service_error.retry_after
-                self._set_retry_after(service_error.retry_after)
-            if isinstance(service_error, InternalError):
-                logger.error(
-                    "GraphQL %s", message, exc_info=service_error.__cause__ or service_error
-                )
-        elif error.path is None:
-            # Syntax, validation and variable errors: found in the request before any field ran.
-            message, extensions = error.message, {"code": BAD_USER_INPUT}
-        else:
-            message = InternalError.default_message
-            extensions = {"code": INTERNAL_SERVER_ERROR}
-            logger.error(
-                "GraphQL field %s failed", error.path, exc_info=error.original_error or error
-            )
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions=extensions,
-        )
+            result.errors = [to_graphql_error(error) for error in result.errors]
+            for error in result.errors:
+                retry_after = (error.extensions or {}).get("retryAfter")
+                if retry_after is not None:
+                    self._set_retry_after(int(retry_after))
 
     def _set_retry_after(self, seconds: int) -> None:
         response = getattr(self.execution_context.context, "response", None)

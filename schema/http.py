@@ -18,8 +18,6 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    max_subscriptions_per_connection = MAX_SUBSCRIPTIONS_PER_CONNECTION
-
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -35,7 +33,8 @@ class GraphQLApp(GraphQL[Context, None]):
             await context.caller()
         except ServiceError as exc:
             raise ConnectionRejectionError({"message": exc.message}) from exc
-        return UNSET
+        unset: UnsetType = UNSET
+        return unset
 
 
 def graphql_app() -> GraphQLApp:
@@ -44,4 +43,5 @@ def graphql_app() -> GraphQLApp:
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )

@@ -21,9 +21,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from resolvers import chats as chat_cases
+from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
 from schema.context import Context
-from schema.errors import ErrorCodes
+from schema.errors import ErrorCodes, from_service_error
 from schema.scalars import SCALARS
 from schema.types import (
     ChatEvent,
@@ -143,9 +144,15 @@ class Subscription:
     async def chat_events(
         self, info: Info[Context, None], account_id: uuid.UUID | None = strawberry.UNSET
     ) -> AsyncGenerator[ChatEvent, None]:
-        caller = await info.context.caller()
-        async for event in chat_cases.chat_events(caller, _optional_uuid(account_id, "accountId")):
-            yield ChatEvent(type=ChatEventType(event.type), chat=ChatRoom.from_model(event.chat))
+        # Errors of a running stream bypass the schema's extensions: give them their code here.
+        try:
+            caller = await info.context.caller()
+            owner = _optional_uuid(account_id, "accountId")
+            async for event in chat_cases.chat_events(caller, owner):
+                chat = ChatRoom.from_model(event.chat)
+                yield ChatEvent(type=ChatEventType(event.type), chat=chat)
+        except ServiceError as exc:
+            raise from_service_error(exc) from exc
 
 
 class Schema(strawberry.Schema):

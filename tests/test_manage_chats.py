@@ -346,3 +346,29 @@ async def test_concurrent_deletes_one_wins(api: Api, database: Database, world: 
     )
     assert sorted(o.status for o in outcomes) == [200] + [404] * 7
     assert await database.counts() == {"sessions": 0, "chats": 0}
+
+
+async def test_rename_needs_a_valid_key(api: Api, database: Database, world: World) -> None:
+    [chat] = await create(api, world.keys["alice"])
+    outcome = await api.update_chat({"chatId": chat["id"], "topic": "x"}, key=world.keys["expired"])
+    assert outcome.error == (401, "Unauthorized")
+    row = await database.chat(chat["id"])
+    assert row is not None
+    assert row["title"] == chat["title"]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_rest_bodies_are_bounded_and_strict(
+    client: httpx.AsyncClient, database: Database, world: World, method: str
+) -> None:
+    headers = {"x-api-key": world.keys["alice"]}
+    too_large = await client.request(
+        method, "/api/chats", content=b" " * (64 * 1024 + 1), headers=headers
+    )
+    assert too_large.status_code == 413
+    assert too_large.json() == {"status": "error", "message": "Request body too large"}
+    not_json = await client.request(method, "/api/chats", content=b"{", headers=headers)
+    assert not_json.json() == {"status": "error", "message": "Invalid JSON body"}
+    not_object = await client.request(method, "/api/chats", content=b"[]", headers=headers)
+    assert not_object.json() == {"status": "error", "message": "Request body must be a JSON object"}
+    assert await database.counts() == {"sessions": 0, "chats": 0}

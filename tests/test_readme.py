@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import anyio
 import pytest
@@ -31,29 +32,62 @@ def test_ci_runs_the_readmes_test_command() -> None:
     assert lint in ci.splitlines()
 
 
-def run_bash(script: str, database_url: str) -> subprocess.CompletedProcess[str]:
+def run_bash(script: str, database_url: str, port: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
+        ["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=90,
     )
 
 
-async def test_try_it_examples_work_as_written(database: Database) -> None:
-    block = README.split("<!-- try-it -->", 1)[1].split("<!-- /try-it -->", 1)[0]
+def example(marker: str) -> str:
+    block = README.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
     [script] = bash_blocks(block)
+    return script
+
+
+async def test_examples_work_as_written(database: Database, tmp_path: Path) -> None:
+    """The Try it, Manage chats and Live updates blocks, run by bash against a real server."""
+    events = tmp_path / "events.log"
+    script = "\n".join(
+        [
+            example("try-it"),
+            "echo ---",
+            # The watcher runs in the background; probe until it has seen a first event.
+            f"( {example('watch')} ) > {events} 2>&1 &",
+            "WATCHER=$!",
+            "for _ in $(seq 100); do",
+            '  curl -s -o /dev/null -X POST http://127.0.0.1:8000/api/chats -H "x-api-key: $KEY"',
+            f"  [ -s {events} ] && break; sleep 0.1",
+            "done",
+            example("manage"),
+            f"for _ in $(seq 100); do grep -q DELETED {events} && break; sleep 0.1; done",
+            "kill $WATCHER",
+        ]
+    )
     with serving(database) as base:
         port = base.rsplit(":", 1)[1]
-        command = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-        result = await anyio.to_thread.run_sync(run_bash, command, database.url)
+        result = await anyio.to_thread.run_sync(run_bash, script, database.url, port)
     assert result.returncode == 0, result.stderr
-    rest, created, listed = (json.loads(line) for line in result.stdout.splitlines())
+    first, second = result.stdout.split("---\n")
+    rest, created, listed = (json.loads(line) for line in first.splitlines())
     assert rest["status"] == "success"
     assert rest["chat"]["title"] == "Pulse Feb 2"
     assert created["data"]["createChat"]["chat"]["title"] == "Release plan"
     titles = [edge["node"]["title"] for edge in listed["data"]["chats"]["edges"]]
     assert titles == ["Release plan", "Pulse Feb 2"]
-    assert await database.counts() == {"sessions": 2, "chats": 2}
+
+    page, renamed, renamed_again, deleted = (json.loads(line) for line in second.splitlines())
+    assert page["chats"][0]["title"] == "Setlist"
+    assert len(page["chats"]) == 2
+    assert page["nextCursor"] is not None
+    assert renamed["chat"]["title"] == "Setlist v2"
+    assert renamed_again == {"data": {"updateChat": {"chat": {"title": "Setlist v3"}}}}
+    assert deleted == {"status": "success", "chatId": renamed["chat"]["id"]}
+
+    lines = events.read_text().splitlines()
+    setlist = [line for line in lines if "Setlist" in line]
+    assert [line.split("'")[3] for line in setlist] == ["CREATED", "UPDATED", "UPDATED", "DELETED"]

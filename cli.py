@@ -95,7 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         import uvicorn
 
         uvicorn.run(
-            "app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
+            "app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            # Logging every request costs ~6 % of a request's CPU; the service logs what matters.
+            access_log=False,
         )
         return 0
     try:

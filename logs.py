@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uuid_utils import uuid4
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -52,7 +52,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        current = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        current = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid4().hex
         token = request_id.set(current)
 
         async def send_with_id(message: Message) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from db.errors import translate
 from db.rows import ChatRow
@@ -28,15 +29,9 @@ QUEUE_SIZE = 1000
 
 
 def encode(event_type: EventType, chat: ChatRow) -> str:
-    return json.dumps(
-        {
-            "type": event_type,
-            "chat": {
-                key: value.isoformat() if isinstance(value, datetime) else _text(value)
-                for key, value in chat.items()
-            },
-        }
-    )
+    # orjson writes UUIDs and datetimes (RFC 3339, microseconds kept) natively; asyncpg's own
+    # UUID type, as read from the database, goes through str().
+    return orjson.dumps({"type": event_type, "chat": chat}, default=str).decode()
 
 
 def decode(payload: str) -> tuple[EventType, ChatRow]:
@@ -52,10 +47,6 @@ def decode(payload: str) -> tuple[EventType, ChatRow]:
         updated_at=datetime.fromisoformat(chat["updated_at"]),
     )
     return data["type"], row
-
-
-def _text(value: Any) -> Any:
-    return str(value) if isinstance(value, UUID) else value
 
 
 class SubscriberTooSlow(Exception):

@@ -149,6 +149,18 @@ async def _chat_in_transaction(chat_id: UUID) -> ChatRow | None:
     return ChatRow(**row) if row else None  # type: ignore[typeddict-item]
 
 
+# The chat's foreign key to its session is checked at the end of the statement, when the session
+# row written by the CTE exists. The event leaves with the commit, like every pg_notify.
+_CREATE_ON_POSTGRES = f"""
+WITH session AS (
+    INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES ($1, $2, $3, $4)
+)
+INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
+VALUES ($5, $1, $2, $6, $4, $4)
+RETURNING pg_notify('{events_module.CHANNEL}', $7)
+"""
+
+
 @translate_errors
 async def insert_session_and_chat(
     *,
@@ -169,6 +181,20 @@ async def insert_session_and_chat(
         created_at=now,
         updated_at=now,
     )
+    engine = _engine()
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        # The hot path: one statement, so one round trip and atomic by itself.
+        await engine.pool.execute(
+            _CREATE_ON_POSTGRES,
+            session_id,
+            account_id,
+            artist_id,
+            now,
+            chat_id,
+            title,
+            events_module.encode("CREATED", row),
+        )
+        return row
     async with _writing() as events:
         await Session.insert(
             Session(id=session_id, account=account_id, artist=artist_id, created_at=now)

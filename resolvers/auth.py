@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Sequence
 
+from cachetools import TTLCache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -40,16 +41,24 @@ def bearer_token(authorization: str) -> str | None:
     return token
 
 
+# A key found valid is trusted this long without asking the database again, so revocation and
+# expiry take effect within this time in every worker.
+KEY_CACHE_SECONDS = 1.0
+KEY_CACHE_SIZE = 10_000
+
+
 class Authenticator:
     """Turns the credentials of a request into a Caller, then spends one unit of its rate limit.
 
     The limit is counted in this process's memory: with N workers a key gets up to N times the
-    limit.
+    limit. Valid keys are remembered for KEY_CACHE_SECONDS; unknown ones are asked for every time
+    (caching them would let anyone fill the cache).
     """
 
     def __init__(self, rate_limit: str = "") -> None:
         self._limit: RateLimitItem | None = parse(rate_limit) if rate_limit else None
         self._limiter: SlidingWindowCounterRateLimiter | None = None
+        self._valid_keys: TTLCache[str, Caller] = TTLCache(KEY_CACHE_SIZE, KEY_CACHE_SECONDS)
 
     @use_case()
     async def authenticate(
@@ -61,10 +70,14 @@ class Authenticator:
         key = api_keys[0] if api_keys else bearer_token(authorizations[0])
         if not key:
             raise Unauthenticated()
-        row = await queries.find_active_key(hash_key(key), now())
-        if row is None:
-            raise Unauthenticated()
-        caller = Caller(account_id=row["account_id"], key_id=row["id"])
+        key_hash = hash_key(key)
+        caller = self._valid_keys.get(key_hash)
+        if caller is None:
+            row = await queries.find_active_key(key_hash, now())
+            if row is None:
+                raise Unauthenticated()
+            caller = Caller(account_id=row["account_id"], key_id=row["id"])
+            self._valid_keys[key_hash] = caller
         await self._spend(caller)
         return caller
 

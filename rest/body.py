@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 
+import jsoncodec
 from resolvers.errors import BodyNotAnObject, InvalidJSON, PayloadTooLarge
 
 MAX_BODY_BYTES = 64 * 1024
@@ -33,23 +33,9 @@ def json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses some valid JSON (integers past 64 bits, lone surrogate escapes):
-        # only then ask the standard library, made as strict as the RFC.
-        value = _strict_stdlib_loads(body)
+        value = jsoncodec.loads(body)
+    except json.JSONDecodeError:
+        raise InvalidJSON() from None
     if not isinstance(value, dict):
         raise BodyNotAnObject()
     return value
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _strict_stdlib_loads(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        # ValueError covers bad UTF-8 and bad syntax; RecursionError, absurd nesting.
-        raise InvalidJSON() from None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
+import jsoncodec
 from resolvers.models import ChatRoom, iso_timestamp
 
 
@@ -14,7 +14,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return jsoncodec.dumps(content)
 
 
 def chat_json(chat: ChatRoom) -> dict[str, Any]:

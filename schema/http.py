@@ -10,6 +10,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+import jsoncodec
 from resolvers.errors import ServiceError
 from schema.context import Context
 from schema.schema import build_schema
@@ -18,6 +19,12 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def decode_json(self, data: str | bytes) -> object:
+        return jsoncodec.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        return jsoncodec.dumps(data)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:

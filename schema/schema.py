@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
@@ -42,6 +43,10 @@ from schema.types import (
 )
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+CACHE_SIZE = 256
 
 
 class SafeParserCache(ParserCache):
@@ -162,14 +167,21 @@ class Schema(strawberry.Schema):
         """ErrorCodes logs what deserves a log line; expected errors are answers, not incidents."""
 
 
+# Built once: QueryDepthLimiter and MaxAliasesLimiter make a new rule class per instance, and a
+# per-request instance would then never hit the validation cache (its key holds the rule classes).
+LIMIT_RULES: list[type[ASTValidationRule]] = [
+    query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None),
+    max_aliases.create_validator(MAX_ALIASES),
+]
+
+
 def build_schema() -> Schema:
     extensions: list[Any] = [
         ErrorCodes,
-        lambda: QueryDepthLimiter(max_depth=10),
-        lambda: MaxAliasesLimiter(max_alias_count=15),
-        lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: SafeParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        lambda: AddValidationRules(LIMIT_RULES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: SafeParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]
     return Schema(
         query=Query,

@@ -1,0 +1,34 @@
+-- wrk script: POST a body with the bench key; counts answers that are not a success.
+-- BENCH_PATH, BENCH_KEY and BENCH_BODY come from the environment.
+wrk.method = "POST"
+wrk.path = os.getenv("BENCH_PATH")
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  failures = 0
+end
+
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    failures = failures + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("failures")
+  end
+  io.write(string.format("FAILURES %d\n", total))
+  io.write(string.format("REQUESTS %d\n", summary.requests))
+  io.write(string.format("P50_US %d\n", latency:percentile(50)))
+  io.write(string.format("P99_US %d\n", latency:percentile(99)))
+end

@@ -1,0 +1,355 @@
+"""The benchmark: the service's REST and GraphQL createChat against the floor, on PostgreSQL.
+
+    python -m bench.run [--duration 10] [--rounds 3] [--connections 16,64] [--workers 1,2]
+
+Creates a fresh database, migrates it with `chats-api migrate`, provisions an account and a key with
+the CLI, starts the servers (one process each, or N workers), and drives them with wrk (one thread,
+so the load generator takes little of the two cores), candidates interleaved round by round so the
+ratios hold on a noisy machine. Afterwards it checks that every acknowledged chat is stored.
+Needs wrk (Debian: `apt-get install wrk`) and PostgreSQL (BENCH_DATABASE_URL; default, the local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+GRAPHQL_BODY = json.dumps(
+    {
+        "query": "mutation Create($input: CreateChatInput) { createChat(input: $input) {"
+        " chat { id title accountId sessionId updatedAt artistId } } }",
+        "variables": {"input": {"topic": "bench"}},
+    }
+)
+CANDIDATES = {
+    "floor": ("/api/chats", '{"topic": "bench"}'),
+    "rest": ("/api/chats", '{"topic": "bench"}'),
+    "graphql": ("/graphql", GRAPHQL_BODY),
+}
+
+
+@dataclass
+class Measurement:
+    candidate: str
+    workers: int
+    connections: int
+    round: int
+    requests: int
+    failures: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    warm_up_answered: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(database_url: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+async def create_database() -> str:
+    name = f"chats_bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(ADMIN_URL)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(url: str) -> None:
+    connection = await asyncpg.connect(ADMIN_URL)
+    await connection.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await connection.close()
+
+
+async def count_chats(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    count = await connection.fetchval("SELECT count(*) FROM chats")
+    await connection.close()
+    return int(count)
+
+
+def process_tree(pid: int) -> list[int]:
+    """The server and its worker processes."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def memory_mib(pid: int, field: str) -> float:
+    """Largest `field` (VmRSS, VmHWM) among the processes serving requests."""
+    values = []
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+        if match:
+            values.append(int(match.group(1)) / 1024)
+    return max(values)
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {command}") from None
+                time.sleep(0.1)
+        time.sleep(1)  # let every worker finish its start-up
+        yield process.pid, base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wrk(base: str, candidate: str, key: str, connections: int, duration: int) -> dict[str, int]:
+    path, body = CANDIDATES[candidate]
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(REPO / "bench" / "create.lua"),
+            base,
+        ],
+        env={**os.environ, "BENCH_PATH": path, "BENCH_BODY": body, "BENCH_KEY": key},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = dict(re.findall(r"^([A-Z0-9_]+) (\d+)$", result.stdout, re.MULTILINE))
+    errors = re.search(r"Socket errors: (.*)", result.stdout)
+    if errors:
+        print(f"  wrk socket errors ({candidate}): {errors.group(1)}", file=sys.stderr)
+    return {name: int(value) for name, value in figures.items()}
+
+
+def measure(
+    pid: int,
+    base: str,
+    candidate: str,
+    key: str,
+    connections: int,
+    duration: int,
+    workers: int,
+    round_number: int,
+) -> Measurement:
+    warm = wrk(base, candidate, key, connections, 1)  # warm-up: caches, pools, connections
+    before, started = cpu_seconds(pid), time.monotonic()
+    figures = wrk(base, candidate, key, connections, duration)
+    seconds, cpu = time.monotonic() - started, cpu_seconds(pid) - before
+    requests = figures["REQUESTS"]
+    return Measurement(
+        candidate=candidate,
+        workers=workers,
+        connections=connections,
+        round=round_number,
+        requests=requests,
+        failures=figures["FAILURES"],
+        seconds=seconds,
+        p50_ms=figures["P50_US"] / 1000,
+        p99_ms=figures["P99_US"] / 1000,
+        cpu_ms_per_request=1000 * cpu / max(requests, 1),
+        warm_up_answered=warm["REQUESTS"] - warm["FAILURES"],
+    )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report(results: list[Measurement], memory: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| workers | connections | candidate | req/s | x floor | p50 ms | p99 ms | CPU ms/req |"
+        " peak RSS MiB | RSS after MiB | failures |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    keys = sorted({(m.workers, m.connections) for m in results})
+    for workers, connections in keys:
+        group = [m for m in results if (m.workers, m.connections) == (workers, connections)]
+        floor_rps = median([m.rps for m in group if m.candidate == "floor"])
+        for candidate in CANDIDATES:
+            runs = [m for m in group if m.candidate == candidate]
+            rps = median([m.rps for m in runs])
+            mem = memory[f"{candidate}-{workers}"]
+            lines.append(
+                f"| {workers} | {connections} | {candidate} | {rps:,.0f} | {rps / floor_rps:.2f} |"
+                f" {median([m.p50_ms for m in runs]):.2f} |"
+                f" {median([m.p99_ms for m in runs]):.2f} |"
+                f" {median([m.cpu_ms_per_request for m in runs]):.3f} | {mem['peak']:.0f} |"
+                f" {mem['after']:.0f} | {sum(m.failures for m in runs)} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts")
+    parser.add_argument("--json", type=Path, help="also write every measurement here")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    url = asyncio.run(create_database())
+    results: list[Measurement] = []
+    memory: dict[str, dict[str, float]] = {}
+    try:
+        cli(url, "migrate")
+        account = cli(url, "accounts", "create", "--name", "bench")
+        key = cli(url, "keys", "create", "--account", account)
+        env = {"DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
+        for workers in [int(w) for w in args.workers.split(",")]:
+            service_cmd = [sys.executable, "-m", "cli", "serve", "--workers", str(workers)]
+            floor_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.floor:app",
+                "--no-access-log",
+                "--workers",
+                str(workers),
+            ]
+            with (
+                server(service_cmd, env) as (service_pid, service),
+                server(floor_cmd, env) as (floor_pid, floor),
+            ):
+                targets = {
+                    "floor": (floor_pid, floor),
+                    "rest": (service_pid, service),
+                    "graphql": (service_pid, service),
+                }
+                order = list(CANDIDATES)
+                for round_number in range(1, args.rounds + 1):
+                    for connections in [int(c) for c in args.connections.split(",")]:
+                        for candidate in order:
+                            pid, base = targets[candidate]
+                            m = measure(
+                                pid,
+                                base,
+                                candidate,
+                                key,
+                                connections,
+                                args.duration,
+                                workers,
+                                round_number,
+                            )
+                            results.append(m)
+                            print(
+                                f"  {candidate:8} w={workers} c={connections:3} r={round_number}"
+                                f" {m.rps:8.0f} req/s  p99 {m.p99_ms:6.2f} ms"
+                                f"  cpu {m.cpu_ms_per_request:.3f} ms/req",
+                                file=sys.stderr,
+                            )
+                    order = order[1:] + order[:1]  # rotate who goes first
+                for candidate, (pid, _) in targets.items():
+                    memory[f"{candidate}-{workers}"] = {
+                        "peak": memory_mib(pid, "VmHWM"),
+                        "after": memory_mib(pid, "VmRSS"),
+                    }
+        stored = asyncio.run(count_chats(url))
+    finally:
+        asyncio.run(drop_database(url))
+
+    answered = sum(m.requests - m.failures + m.warm_up_answered for m in results)
+    failures = sum(m.failures for m in results)
+    # wrk counts only the answers it read: a request cut off at the end of a run may still have been
+    # written, so a few more rows than answers are fine; fewer rows than answers is a loss.
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores,"
+        f" python {platform.python_version()}; {args.duration}s x {args.rounds} rounds"
+    )
+    print(report(results, memory))
+    print(
+        f"\nanswered with a chat: {answered:,}; failures: {failures}; chats stored: {stored:,}"
+        f" (warm-up runs included)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps([asdict(m) for m in results], indent=1))
+    if failures or stored < answered:
+        print("bench: FAILED: errors, or acknowledged chats missing", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

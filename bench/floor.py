@@ -22,6 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from uuid_utils.compat import uuid7
 
+from db.engine import keep_session
+
 CREATE = """
 WITH k AS (
     SELECT account_id FROM api_keys
@@ -79,7 +81,10 @@ async def create_chat(request: Request) -> Response:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     global pool
-    pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=2, max_size=10)
+    # The same pool settings as the service (db.engine.keep_session): no reset round trip.
+    pool = await asyncpg.create_pool(
+        os.environ["DATABASE_URL"], min_size=2, max_size=10, reset=keep_session
+    )
     yield
     await pool.close()
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
@@ -64,11 +65,20 @@ def write_transaction(engine: Engine[Any]) -> Any:
 async def open_engine(engine: Engine[Any], *, min_size: int, max_size: int) -> None:
     """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode."""
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=min_size, max_size=max_size)
+        await engine.start_connection_pool(min_size=min_size, max_size=max_size, reset=keep_session)
         hub.use_postgres(engine.config["dsn"])
     elif isinstance(engine, SQLiteEngine):
         enable_wal(engine.path)
         hub.use_postgres(None)
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Released pool connections skip asyncpg's RESET ALL / UNLISTEN * / CLOSE ALL round trip.
+
+    The service never changes session state (no SET, LISTEN, advisory locks or cursors on pooled
+    connections: the rule that also keeps it safe behind a transaction pooler), so there is nothing
+    to reset; asyncpg still ends any transaction left open before this is called.
+    """
 
 
 async def close_engine(engine: Engine[Any]) -> None:

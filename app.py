@@ -16,9 +16,12 @@ from starlette.routing import Route, WebSocketRoute
 
 from config import Settings
 from db.engine import bind, close_engine, create_engine, open_engine
+from guards import GraphQLBodyLimit, RequestTimeout
 from logs import RequestIdMiddleware, configure_logging, logger
 from resolvers.auth import Authenticator
 from rest import chats as rest_chats
+from rest import docs as rest_docs
+from rest import health as rest_health
 from rest.errors import EXCEPTION_HANDLERS
 from schema.http import graphql_app
 
@@ -33,7 +36,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Tables hold their engine; bind here so the app that is serving owns them.
         bind(engine)
         await open_engine(
-            engine, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+            engine,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            query_timeout=settings.db_query_timeout,
+            statement_cache_size=settings.db_statement_cache_size,
+            events_url=settings.events_database_url,
         )
         logger.info("database ready (%s)", engine.engine_type)
         # Everything made at start-up lives as long as the process: keep it out of the garbage
@@ -48,11 +56,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *rest_chats.routes,
+            *rest_docs.routes,
+            *rest_health.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(RequestTimeout, seconds=settings.request_timeout),
+            Middleware(GraphQLBodyLimit),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),

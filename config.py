@@ -18,6 +18,16 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
 def _list(name: str, default: str) -> tuple[str, ...]:
     raw = os.environ.get(name, default)
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -32,6 +42,15 @@ class Settings:
     db_pool_min_size: int = 2
     db_pool_max_size: int = 10
     db_connect_timeout: float = 5.0
+    # Longest a request waits for PostgreSQL before answering 503 (see db.errors.Deadline).
+    db_query_timeout: float = 3.0
+    # asyncpg's prepared statements per connection; 0 behind a transaction pooler (PgBouncer).
+    db_statement_cache_size: int = 100
+    # A direct PostgreSQL URL for the one LISTEN connection of each worker, when DATABASE_URL
+    # goes through a transaction pooler (where LISTEN does not work). Empty: DATABASE_URL.
+    events_database_url: str = ""
+    # Longest any HTTP request may run before it is cancelled and answered 503.
+    request_timeout: float = 10.0
     log_level: str = "INFO"
 
     @classmethod
@@ -42,6 +61,10 @@ class Settings:
             rate_limit=os.environ.get("RATE_LIMIT", "100/second"),
             db_pool_min_size=_int("DB_POOL_MIN_SIZE", 2),
             db_pool_max_size=_int("DB_POOL_MAX_SIZE", 10),
-            db_connect_timeout=float(_int("DB_CONNECT_TIMEOUT", 5)),
+            db_connect_timeout=_float("DB_CONNECT_TIMEOUT", 5.0),
+            db_query_timeout=_float("DB_QUERY_TIMEOUT", 3.0),
+            request_timeout=_float("REQUEST_TIMEOUT", 10.0),
+            db_statement_cache_size=_int("DB_STATEMENT_CACHE_SIZE", 100),
+            events_database_url=os.environ.get("EVENTS_DATABASE_URL", ""),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         )

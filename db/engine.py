@@ -12,6 +12,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from db.errors import Deadline
 from db.events import hub
 
 SQLITE_PREFIX = "sqlite:///"
@@ -62,11 +63,25 @@ def write_transaction(engine: Engine[Any]) -> Any:
     return engine.transaction()
 
 
-async def open_engine(engine: Engine[Any], *, min_size: int, max_size: int) -> None:
+async def open_engine(
+    engine: Engine[Any],
+    *,
+    min_size: int,
+    max_size: int,
+    query_timeout: float,
+    statement_cache_size: int = 100,
+    events_url: str = "",
+) -> None:
     """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode."""
+    Deadline.seconds = query_timeout if isinstance(engine, PostgresEngine) else None
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=min_size, max_size=max_size, reset=keep_session)
-        hub.use_postgres(engine.config["dsn"])
+        await engine.start_connection_pool(
+            min_size=min_size,
+            max_size=max_size,
+            reset=keep_session,
+            statement_cache_size=statement_cache_size,
+        )
+        hub.use_postgres(events_url or engine.config["dsn"])
     elif isinstance(engine, SQLiteEngine):
         enable_wal(engine.path)
         hub.use_postgres(None)

@@ -6,7 +6,9 @@ package ever sees a driver exception it would have to recognise.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import random
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
@@ -64,15 +66,46 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
+class Deadline:
+    """How long one query function may take, pool wait and reconnection included, before the
+    database counts as unavailable. Set for PostgreSQL by the app's lifespan; a silent network
+    would otherwise hold a request (and a pool connection) forever. None: no deadline (SQLite,
+    whose waits are bounded by its busy timeout)."""
+
+    seconds: float | None = None
+
+
 def translate_errors(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            return await func(*args, **kwargs)
+            async with asyncio.timeout(Deadline.seconds):
+                return await func(*args, **kwargs)
         except Exception as exc:
             translated = translate(exc)
             if translated is exc:
                 raise
             raise translated from exc
+
+    return wrapper
+
+
+RETRY_ATTEMPTS = 4
+
+
+def retry_transient(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Runs a whole transaction again after a serialization failure or deadlock, a few times with
+    a short random pause: what SERIALIZABLE isolation and distributed engines ask of clients."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return await func(*args, **kwargs)
+            except TransientConflict:
+                if attempt == RETRY_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")
 
     return wrapper

@@ -15,7 +15,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
 from db.engine import write_transaction
-from db.errors import translate_errors
+from db.errors import retry_transient, translate_errors
 from db.rows import ChatRow, KeyRow
 from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
 
@@ -161,6 +161,7 @@ RETURNING pg_notify('{events_module.CHANNEL}', $7)
 """
 
 
+@retry_transient
 @translate_errors
 async def insert_session_and_chat(
     *,
@@ -218,6 +219,7 @@ async def get_chat(chat_id: UUID) -> ChatRow | None:
     return await _chat_in_transaction(chat_id)
 
 
+@retry_transient
 @translate_errors
 async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | None:
     """The renamed chat, or None when there is no such chat."""
@@ -235,6 +237,7 @@ async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | Non
     return row
 
 
+@retry_transient
 @translate_errors
 async def delete_chat(chat_id: UUID) -> ChatRow | None:
     """Deletes the chat, and its session when no other chat is left in it. Returns the chat as it
@@ -275,3 +278,8 @@ async def list_chats(
         .limit(limit)
     )
     return [ChatRow(**row) for row in rows]  # type: ignore[typeddict-item]
+
+
+@translate_errors
+async def ping() -> None:
+    await Chat.raw("SELECT 1")

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from tests.clients import GraphQLApi, RestApi
 from tests.databases import (
     REQUIRE_POSTGRES,
     Database,
+    PgBouncer,
     create_postgres_database,
     drop_postgres_database,
     postgres_reachable,
@@ -27,7 +29,7 @@ from tests.databases import (
     sqlite_template,
 )
 
-ENGINES = ["sqlite", "postgres"]
+ENGINES = ["sqlite", "postgres", "pgbouncer"]
 PROTOCOLS = ["rest", "graphql"]
 
 
@@ -55,14 +57,34 @@ def postgres_database() -> Iterator[Database]:
         asyncio.run(drop_postgres_database(database))
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_database: Database) -> Iterator[PgBouncer]:
+    if shutil.which("pgbouncer") is None and not Path("/usr/sbin/pgbouncer").exists():
+        reason = "pgbouncer is not installed (Debian: apt-get install pgbouncer)"
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    bouncer = PgBouncer(postgres_database.url)
+    bouncer.start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
 @pytest.fixture(params=ENGINES)
 def database(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template_path: Path
 ) -> Database:
+    """The engine a test runs on. `pgbouncer` is PostgreSQL with the service behind PgBouncer in
+    transaction pooling mode; the test's own checks still read the server directly."""
     if request.param == "sqlite":
         return sqlite_copy(sqlite_template_path, tmp_path)
     database: Database = request.getfixturevalue("postgres_database")
     asyncio.run(database.truncate())
+    if request.param == "pgbouncer":
+        bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+        return Database("postgres", database.url, app_url=bouncer.url_for(database.url))
     return database
 
 
@@ -77,7 +99,9 @@ def app_for(database: Database) -> AppFactory:
     async def make(**overrides: Any) -> AsyncIterator[Starlette]:
         settings = Settings(
             **{
-                "database_url": database.url,
+                "database_url": database.app_url,
+                # Behind a transaction pooler, asyncpg may not keep named prepared statements.
+                "db_statement_cache_size": 0 if database.app_url != database.url else 100,
                 "rate_limit": "",
                 "db_pool_min_size": 1,
                 "db_pool_max_size": 4,
@@ -169,3 +193,36 @@ async def world(app: Starlette) -> World:
         str(ids["alice"]), "not yet expired", expires_at=datetime.now(UTC) + timedelta(days=1)
     )
     return World(**{name: value for name, value in ids.items()}, keys=keys)
+
+
+FAULTS = {
+    "sqlite": (
+        "CREATE TRIGGER chats_fail BEFORE INSERT ON chats"
+        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+        "DROP TRIGGER chats_fail;",
+    ),
+    "postgres": (
+        "CREATE FUNCTION chats_fail() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;"
+        " CREATE TRIGGER chats_fail BEFORE INSERT ON chats"
+        " FOR EACH ROW EXECUTE FUNCTION chats_fail();",
+        "DROP TRIGGER chats_fail ON chats; DROP FUNCTION chats_fail();",
+    ),
+}
+
+
+@pytest.fixture
+async def chat_insert_fault(database: Database) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """A real fault between the two writes of a create: arm it, and every chat insert fails
+    after the session insert ran. Disarmed after the test, whatever happened."""
+    arm, disarm = FAULTS[database.engine]
+    armed = False
+
+    async def fault() -> None:
+        nonlocal armed
+        await database.execute(arm)
+        armed = True
+
+    yield fault
+    if armed:
+        await database.execute(disarm)

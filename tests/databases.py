@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -54,6 +58,11 @@ class Database:
 
     engine: str
     url: str
+    # Where the service connects, when not straight to `url` (through PgBouncer, say).
+    app_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.app_url = self.app_url or self.url
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         if self.engine == "sqlite":
@@ -154,3 +163,61 @@ async def drop_postgres_database(database: Database) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+class PgBouncer:
+    """Debian's pgbouncer in transaction pooling mode, on a spare port, in front of the server."""
+
+    def __init__(self, server_url: str) -> None:
+        # Not under pytest's own temporary folder: pgbouncer drops root for `postgres`, which
+        # must be able to read its files there.
+        self.directory = Path(tempfile.mkdtemp(prefix="chats-pgbouncer-"))
+        parts = urlsplit(server_url)
+        self.server = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.user = parts.username or "postgres"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.directory.chmod(0o755)
+        (self.directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        config = self.directory / "pgbouncer.ini"
+        config.write_text(
+            "[databases]\n"
+            f"* = host={self.server[0]} port={self.server[1]}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\n"
+            f"unix_socket_dir =\nauth_type = trust\nauth_file = {self.directory / 'users.txt'}\n"
+            "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 20\n"
+        )
+        for path in self.directory.iterdir():
+            path.chmod(0o644)
+        self.log = (self.directory / "pgbouncer.log").open("wb")
+        command = [shutil.which("pgbouncer") or "/usr/sbin/pgbouncer", str(config)]
+        if os.geteuid() == 0:
+            command[1:1] = ["-u", "postgres"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    error = (self.directory / "pgbouncer.log").read_text()
+                    raise RuntimeError(f"pgbouncer did not start: {error}") from None
+                time.sleep(0.05)
+
+    def url_for(self, database_url: str) -> str:
+        parts = urlsplit(database_url)
+        return urlunsplit(parts._replace(netloc=f"{self.user}@127.0.0.1:{self.port}"))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)

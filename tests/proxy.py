@@ -1,5 +1,6 @@
 """A TCP proxy the test controls, to take a database away from the service and bring it back
-without touching the shared server."""
+without touching the shared server: `stop` is a server that went down (connections cut, new ones
+refused), `silence` is a network that stopped answering (nothing relayed, nothing closed)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
+        self.silent = False
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -20,11 +22,22 @@ class TcpProxy:
         return self.port
 
     async def stop(self) -> None:
-        """Refuse new connections and cut the open ones, as a database that went down."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._cut()
+
+    def silence(self) -> None:
+        self.silent = True
+
+    def resume(self) -> None:
+        """Back to normal. Connections that went silent are cut: after a partition, their peers
+        would have given up on them anyway."""
+        self.silent = False
+        self._cut()
+
+    def _cut(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
@@ -32,12 +45,15 @@ class TcpProxy:
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        self._writers.add(client_writer)
+        if self.silent:
+            return  # accepted, then never answered
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
             client_writer.transport.abort()
             return
-        self._writers |= {client_writer, server_writer}
+        self._writers.add(server_writer)
         await asyncio.gather(
             self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
         )
@@ -45,6 +61,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if self.silent:
+                    continue  # swallowed: the other side waits for an answer that never comes
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

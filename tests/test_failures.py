@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,25 +21,8 @@ Api = RestApi | GraphQLApi
 
 
 @pytest.fixture
-async def fail_chat_inserts(database: Database):
-    """A real fault between the two writes: the chat insert fails after the session insert ran."""
-    if database.engine == "sqlite":
-        await database.execute(
-            "CREATE TRIGGER chats_fail BEFORE INSERT ON chats"
-            " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
-        )
-    else:
-        await database.execute(
-            "CREATE FUNCTION chats_fail() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;"
-            " CREATE TRIGGER chats_fail BEFORE INSERT ON chats"
-            " FOR EACH ROW EXECUTE FUNCTION chats_fail();"
-        )
-    yield
-    if database.engine == "sqlite":
-        await database.execute("DROP TRIGGER chats_fail;")
-    else:
-        await database.execute("DROP TRIGGER chats_fail ON chats; DROP FUNCTION chats_fail();")
+async def fail_chat_inserts(chat_insert_fault: Callable[[], Awaitable[None]]) -> None:
+    await chat_insert_fault()
 
 
 @pytest.mark.usefixtures("fail_chat_inserts")

@@ -1,0 +1,27 @@
+"""Liveness and readiness, for load balancers and orchestrators (no key needed)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from resolvers.health import database_ready
+from rest.responses import success
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up and serving."""
+    return success()
+
+
+async def readyz(request: Request) -> Response:
+    """The database answers; 503 (in the usual envelope, with Retry-After) otherwise."""
+    await database_ready()
+    return success()
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]

@@ -1,0 +1,242 @@
+"""The OpenAPI 3.1 document of everything the service answers over REST: the seed's
+`POST /api/chats` unchanged in meaning, plus the other methods, health checks and every status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resolvers.validation import MAX_TITLE_LENGTH
+
+UUID = {"type": "string", "format": "uuid"}
+NULLABLE_UUID = {"type": ["string", "null"], "format": "uuid"}
+
+
+def _error(description: str, *examples: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"$ref": "#/components/schemas/ErrorResponse"}
+    content: dict[str, Any] = {"schema": schema}
+    if examples:
+        content["examples"] = {
+            f"e{n}": {"value": {"status": "error", "message": message}}
+            for n, message in enumerate(examples)
+        }
+    return {"description": description, "content": {"application/json": content}}
+
+
+def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **response,
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        },
+    }
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+COMMON_ERRORS: dict[str, Any] = {
+    "400": _error("Bad request: the body or a parameter is invalid", "Invalid JSON body"),
+    "401": _error(
+        "Missing, ambiguous, unknown, revoked or expired key",
+        "Exactly one of x-api-key or Authorization must be provided",
+        "Unauthorized",
+    ),
+    "403": _error(
+        "The key may not act for the given account or artist",
+        "Access denied to specified accountId",
+        "Access denied to specified artistId",
+    ),
+    "413": _error("Body larger than 64 KiB", "Request body too large"),
+    "429": _retry_after(_error("The key's rate limit is spent", "Too many requests")),
+    "500": _error("Unexpected failure, logged with the request id", "Internal server error"),
+    "503": _retry_after(_error("The database is unreachable", "Service temporarily unavailable")),
+}
+NOT_FOUND = _error("No such chat, or not one the caller may see", "Chat not found")
+
+
+def _body(schema: str, required: bool) -> dict[str, Any]:
+    return {
+        "required": required,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Recoup chats API",
+        "version": "1.0.0",
+        "description": "Chat rooms of the Recoup platform, an AI agent platform for the music "
+        "industry. The same operations are available over GraphQL at /graphql.",
+        "license": {"name": "MIT", "identifier": "MIT"},
+    },
+    "security": [{"apiKey": []}, {"bearer": []}],
+    "paths": {
+        "/api/chats": {
+            "post": {
+                "operationId": "createChat",
+                "summary": "Create Chat",
+                "description": "Create a new chat room. Optionally associate it with an artist "
+                "and/or provide a client-generated chat ID. Pass accountId to create a chat on "
+                "behalf of a specific account the API key has access to.",
+                "requestBody": {**_body("CreateChatRequest", False)},
+                "responses": {
+                    "200": _ok("Chat created (or the same request retried)", "CreateChatResponse"),
+                    **COMMON_ERRORS,
+                    "409": _error("chatId already used otherwise", "chatId already exists"),
+                    "500": _error("Unexpected failure", "Failed to create chat"),
+                },
+            },
+            "get": {
+                "operationId": "listChats",
+                "summary": "List chats",
+                "description": "Chats of an account, newest first by updatedAt.",
+                "parameters": [
+                    {
+                        "name": "accountId",
+                        "in": "query",
+                        "schema": UUID,
+                        "description": "Another account's chats (same access rule as creating)",
+                    },
+                    {
+                        "name": "artistId",
+                        "in": "query",
+                        "schema": UUID,
+                        "description": "Only chats created for this artist",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "nextCursor of the previous page",
+                    },
+                ],
+                "responses": {
+                    "200": _ok("A page of chats", "ListChatsResponse"),
+                    **{k: v for k, v in COMMON_ERRORS.items() if k != "413"},
+                },
+            },
+            "patch": {
+                "operationId": "updateChat",
+                "summary": "Rename a chat",
+                "requestBody": _body("UpdateChatRequest", True),
+                "responses": {
+                    "200": _ok("The renamed chat", "CreateChatResponse"),
+                    **COMMON_ERRORS,
+                    "404": NOT_FOUND,
+                },
+            },
+            "delete": {
+                "operationId": "deleteChat",
+                "summary": "Delete a chat",
+                "requestBody": _body("DeleteChatRequest", True),
+                "responses": {
+                    "200": _ok("The chat was deleted", "DeleteChatResponse"),
+                    **COMMON_ERRORS,
+                    "404": NOT_FOUND,
+                },
+            },
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        },
+        "schemas": {
+            "CreateChatRequest": {
+                "type": "object",
+                "properties": {
+                    "artistId": {**UUID, "description": "Artist account to associate"},
+                    "chatId": {
+                        **UUID,
+                        "description": "Client-generated id; a retry of the same "
+                        "request answers with the same chat",
+                    },
+                    "accountId": {**UUID, "description": "Account to create the chat for"},
+                    "topic": {
+                        "type": "string",
+                        "maxLength": MAX_TITLE_LENGTH,
+                        "description": "Topic, e.g. 'Pulse Feb 2'; the chat's title",
+                    },
+                },
+            },
+            "UpdateChatRequest": {
+                "type": "object",
+                "required": ["chatId", "topic"],
+                "properties": {
+                    "chatId": UUID,
+                    "topic": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_LENGTH},
+                },
+            },
+            "DeleteChatRequest": {
+                "type": "object",
+                "required": ["chatId"],
+                "properties": {"chatId": UUID},
+            },
+            "ChatRoom": {
+                "type": "object",
+                "required": ["id", "title", "accountId", "sessionId", "updatedAt", "artistId"],
+                "properties": {
+                    "id": {**UUID, "description": "Chat id."},
+                    "title": {"type": "string", "description": "Display title for the chat."},
+                    "accountId": {**UUID, "description": "Owning account for this chat."},
+                    "sessionId": {
+                        **UUID,
+                        "description": "Session that owns this chat: the chat "
+                        "URL is /sessions/{sessionId}/chats/{id}.",
+                    },
+                    "updatedAt": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO timestamp of the last update.",
+                    },
+                    "artistId": {
+                        **NULLABLE_UUID,
+                        "description": "Artist account this chat's "
+                        "session was created for, or null.",
+                    },
+                },
+            },
+            "CreateChatResponse": {
+                "type": "object",
+                "required": ["status", "chat"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "chat": {"$ref": "#/components/schemas/ChatRoom"},
+                },
+            },
+            "ListChatsResponse": {
+                "type": "object",
+                "required": ["status", "chats", "nextCursor"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "chats": {"type": "array", "items": {"$ref": "#/components/schemas/ChatRoom"}},
+                    "nextCursor": {"type": ["string", "null"]},
+                },
+            },
+            "DeleteChatResponse": {
+                "type": "object",
+                "required": ["status", "chatId"],
+                "properties": {"status": {"type": "string", "enum": ["success"]}, "chatId": UUID},
+            },
+            "ErrorResponse": {
+                "type": "object",
+                "required": ["status", "message"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["error"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}

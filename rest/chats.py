@@ -66,9 +66,18 @@ async def delete_chat(request: Request) -> Response:
     return success(chatId=str(chat.id))
 
 
-routes = [
-    Route("/api/chats", list_chats, methods=["GET"]),
-    Route("/api/chats", create_chat, methods=["POST"]),
-    Route("/api/chats", update_chat, methods=["PATCH"]),
-    Route("/api/chats", delete_chat, methods=["DELETE"]),
-]
+HANDLERS = {
+    "GET": list_chats,
+    "HEAD": list_chats,
+    "POST": create_chat,
+    "PATCH": update_chat,
+    "DELETE": delete_chat,
+}
+
+
+async def chats_endpoint(request: Request) -> Response:
+    return await HANDLERS[request.method](request)
+
+
+# One route for the four methods, so that a 405 lists all of them in `Allow`.
+routes = [Route("/api/chats", chats_endpoint, methods=["GET", "POST", "PATCH", "DELETE"])]

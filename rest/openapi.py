@@ -8,6 +8,13 @@ from typing import Any
 from resolvers.validation import MAX_TITLE_LENGTH
 
 UUID = {"type": "string", "format": "uuid"}
+# What the service certainly accepts; it is more lenient at the edges, as it trims before checking.
+TOPIC = {
+    "type": "string",
+    "maxLength": MAX_TITLE_LENGTH,
+    "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$",
+}
+NOT_BLANK_TOPIC = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
 NULLABLE_UUID = {"type": ["string", "null"], "format": "uuid"}
 
 
@@ -164,9 +171,10 @@ DOCUMENT: dict[str, Any] = {
                     },
                     "accountId": {**UUID, "description": "Account to create the chat for"},
                     "topic": {
-                        "type": "string",
-                        "maxLength": MAX_TITLE_LENGTH,
-                        "description": "Topic, e.g. 'Pulse Feb 2'; the chat's title",
+                        **TOPIC,
+                        "description": "Topic, e.g. 'Pulse Feb 2'. The chat's title is the topic "
+                        "trimmed, or 'New chat' when blank; at most 100 characters after "
+                        "trimming, no control characters.",
                     },
                 },
             },
@@ -175,7 +183,11 @@ DOCUMENT: dict[str, Any] = {
                 "required": ["chatId", "topic"],
                 "properties": {
                     "chatId": UUID,
-                    "topic": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_LENGTH},
+                    "topic": {
+                        **TOPIC,
+                        "pattern": NOT_BLANK_TOPIC,
+                        "description": "The new title: not blank; otherwise as when creating.",
+                    },
                 },
             },
             "DeleteChatRequest": {

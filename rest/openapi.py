@@ -9,12 +9,9 @@ from resolvers.validation import MAX_TITLE_LENGTH
 
 UUID = {"type": "string", "format": "uuid"}
 # What the service certainly accepts; it is more lenient at the edges, as it trims before checking.
-TOPIC = {
-    "type": "string",
-    "maxLength": MAX_TITLE_LENGTH,
-    "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$",
-}
-NOT_BLANK_TOPIC = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+_TEXT = "[^\\u0000-\\u001F\\u007F-\\u009F]"  # no control characters
+TOPIC = {"type": "string", "maxLength": MAX_TITLE_LENGTH, "pattern": f"^{_TEXT}*$"}
+NOT_BLANK_TOPIC = f"^{_TEXT}*[^\\s\\u0000-\\u001F\\u007F-\\u009F]{_TEXT}*$"
 NULLABLE_UUID = {"type": ["string", "null"], "format": "uuid"}
 
 

@@ -14,10 +14,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+import metrics
 from config import Settings
 from db.engine import bind, close_engine, create_engine, open_engine
 from guards import GraphQLBodyLimit, RequestTimeout
 from logs import RequestIdMiddleware, configure_logging, logger
+from metrics import MetricsMiddleware
 from resolvers.auth import Authenticator
 from rest import chats as rest_chats
 from rest import docs as rest_docs
@@ -58,11 +60,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *rest_chats.routes,
             *rest_docs.routes,
             *rest_health.routes,
+            *metrics.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(MetricsMiddleware),
             Middleware(RequestTimeout, seconds=settings.request_timeout),
             Middleware(GraphQLBodyLimit),
             Middleware(

@@ -1,25 +1,36 @@
-"""Request ids and the service's log lines.
+"""Request ids and the service's log lines: one JSON object per line.
 
 Every request gets an id (the client's `x-request-id` when it is sane, a new one otherwise). It is
-returned in the `x-request-id` response header and stamped on every log line of that request.
-Log lines never carry keys, bodies or database passwords: only ids, statuses and exception types.
+returned in the `x-request-id` response header, stamped on every log line of that request, and
+each request ends with one `request` line (method, route, status, duration). Log lines never carry
+keys, bodies or database passwords: only ids, statuses, routes and exception types and traces.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from contextvars import ContextVar
+from datetime import UTC, datetime
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uuid_utils import uuid4
+
+import jsoncodec
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+# What a request was, for logs and metrics: a REST route, or a GraphQL operation's type and root
+# field (both bounded sets, unlike raw paths or client-chosen operation names).
+operation: ContextVar[str] = ContextVar("operation", default="")
 logger = logging.getLogger("chats_api")
+access = logging.getLogger("chats_api.access")
+ROUTES = frozenset({"/api/chats", "/graphql", "/openapi.json", "/docs", "/healthz", "/readyz"})
+
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
 class RequestIdFilter(logging.Filter):
@@ -28,22 +39,45 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        line.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and key != "request_id"
+        )
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return jsoncodec.dumps(line).decode()
+
+
 def configure_logging(level: str) -> None:
     if any(isinstance(f, RequestIdFilter) for f in logger.filters):
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
-        )
-    )
+    handler.setFormatter(JSONFormatter())
+    handler.addFilter(RequestIdFilter())
     logger.addFilter(RequestIdFilter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = True
 
 
+def route_of(scope: Scope) -> str:
+    path = scope.get("path", "")
+    return path if path in ROUTES else "other"
+
+
 class RequestIdMiddleware:
+    """Gives each request its id, and logs one line when the request is answered."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -51,16 +85,38 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         current = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid4().hex
         token = request_id.set(current)
+        operation_token = operation.set("")
+        started = time.perf_counter()
+        status = 0
+        header = (REQUEST_ID_HEADER.encode(), current.encode())
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = current
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if scope["type"] == "http":
+                access.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route_of(scope),
+                        "operation": operation.get(),
+                        "status": status or 500,
+                        "duration_ms": round(1000 * (time.perf_counter() - started), 3),
+                    },
+                )
+            operation.reset(operation_token)
             request_id.reset(token)

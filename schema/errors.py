@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
-from logs import logger
+from logs import logger, operation
 from resolvers.errors import (
     AccessDenied,
     Conflict,
@@ -87,11 +88,25 @@ def from_service_error(exc: ServiceError) -> GraphQLError:
     return to_graphql_error(GraphQLError(exc.message, original_error=exc))
 
 
+def _label_operation(context: ExecutionContext) -> None:
+    """`mutation createChat`: the operation's type and first root field, for logs and metrics."""
+    document = context.graphql_document
+    if document is None or context.pre_execution_errors:
+        return  # an invalid document's field names are the client's choice: not a label
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            fields = [s for s in definition.selection_set.selections if isinstance(s, FieldNode)]
+            name = fields[0].name.value if fields else "-"
+            operation.set(f"{definition.operation.value} {name}")
+            return
+
+
 class ErrorCodes(SchemaExtension):
     """Rewrites every error of a result with `to_graphql_error`; Retry-After also as a header."""
 
     def on_operation(self) -> Iterator[None]:
         yield
+        _label_operation(self.execution_context)
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [to_graphql_error(error) for error in result.errors]

@@ -47,10 +47,10 @@ def test_generated_python_client(database: Database, tmp_path: Path) -> None:
             client_module = importlib.import_module("chats_client.client")
             create_chat = importlib.import_module("chats_client.api.default.create_chat")
             models = importlib.import_module("chats_client.models")
-            client = client_module.AuthenticatedClient(base_url=base, token=key)
-            answer = create_chat.sync_detailed(
-                client=client, body=models.CreateChatRequest(topic="Typed client")
-            )
+            with client_module.AuthenticatedClient(base_url=base, token=key) as client:
+                answer = create_chat.sync_detailed(
+                    client=client, body=models.CreateChatRequest(topic="Typed client")
+                )
         finally:
             sys.path.remove(str(tmp_path))
             for name in [m for m in sys.modules if m.startswith("chats_client")]:

@@ -1,0 +1,97 @@
+"""Prometheus metrics at /metrics (prometheus-client): requests by route or GraphQL operation and
+status, their latency, and the database pool in use.
+
+With several worker processes, set PROMETHEUS_MULTIPROC_DIR to an empty folder shared by them
+(prometheus-client's multiprocess mode); otherwise each scrape sees the worker that answered it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from logs import operation, route_of
+
+REQUESTS = Counter(
+    "chats_api_requests_total",
+    "HTTP requests answered, by route, GraphQL operation and status.",
+    ["method", "route", "operation", "status"],
+)
+LATENCY = Histogram(
+    "chats_api_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["method", "route", "operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+POOL_IN_USE = Gauge(
+    "chats_api_db_pool_connections_in_use",
+    "PostgreSQL pool connections lent out right now.",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "chats_api_db_pool_connections",
+    "PostgreSQL pool connections open.",
+    multiprocess_mode="livesum",
+)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            labels = (scope["method"], route_of(scope), operation.get())
+            REQUESTS.labels(*labels, str(status)).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+
+
+def _pool(request: Request) -> Any:
+    engine = request.app.state.engine
+    return getattr(engine, "pool", None)
+
+
+async def metrics(request: Request) -> Response:
+    pool = _pool(request)
+    if pool is not None:
+        POOL_SIZE.set(pool.get_size())
+        POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics, methods=["GET"])]

@@ -107,26 +107,21 @@ class RestApi:
 
     async def list_chats(self, params: dict[str, Any] | None = None, *, key: str | None) -> Outcome:
         response = await self.client.get("/api/chats", params=params, headers=auth_headers(key))
-        body = rest_body(response)
-        if response.status_code != 200:
-            return Outcome(response.status_code, body["message"], headers=response.headers)
-        assert list(body) == ["status", "chats", "nextCursor"]
+        body = rest_success(response, "chats", "nextCursor")
+        if isinstance(body, Outcome):
+            return body
         return Outcome(200, chats=body["chats"], next_cursor=body["nextCursor"])
 
     async def update_chat(self, payload: Any, *, key: str | None) -> Outcome:
-        response = await self._send("PATCH", payload, key)
-        body = rest_body(response)
-        if response.status_code != 200:
-            return Outcome(response.status_code, body["message"], headers=response.headers)
-        assert list(body) == ["status", "chat"]
+        body = rest_success(await self._send("PATCH", payload, key), "chat")
+        if isinstance(body, Outcome):
+            return body
         return Outcome(200, chat=body["chat"])
 
     async def delete_chat(self, payload: Any, *, key: str | None) -> Outcome:
-        response = await self._send("DELETE", payload, key)
-        body = rest_body(response)
-        if response.status_code != 200:
-            return Outcome(response.status_code, body["message"], headers=response.headers)
-        assert list(body) == ["status", "chatId"]
+        body = rest_success(await self._send("DELETE", payload, key), "chatId")
+        if isinstance(body, Outcome):
+            return body
         return Outcome(200, chat_id=body["chatId"])
 
 
@@ -189,6 +184,15 @@ def rest_body(response: httpx.Response) -> dict[str, Any]:
     assert body["status"] == ("success" if response.status_code == 200 else "error")
     if response.status_code != 200:
         assert list(body) == ["status", "message"]
+    return body
+
+
+def rest_success(response: httpx.Response, *fields: str) -> dict[str, Any] | Outcome:
+    """The success body (checked to hold exactly `fields`), or the error as an Outcome."""
+    body = rest_body(response)
+    if response.status_code != 200:
+        return Outcome(response.status_code, body["message"], headers=response.headers)
+    assert list(body) == ["status", *fields]
     return body
 
 

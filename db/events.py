@@ -19,7 +19,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from db.errors import translate
+from db.errors import DatabaseUnavailable, translate
 from db.rows import ChatRow
 
 CHANNEL = "chat_events"
@@ -57,6 +57,15 @@ class _Subscriber:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
+        # The LISTEN connection died: events may have been missed, so the stream ends with an
+        # error (the client subscribes again and refetches) instead of going quietly deaf.
+        self.lost = False
+
+    def wake(self) -> None:
+        try:
+            self.queue.put_nowait("")
+        except asyncio.QueueFull:
+            self.overflowed = True
 
 
 class EventHub:
@@ -87,6 +96,8 @@ class EventHub:
                 payload = await subscriber.queue.get()
                 if subscriber.overflowed:
                     raise SubscriberTooSlow()
+                if subscriber.lost:
+                    raise DatabaseUnavailable("the LISTEN connection was lost")
                 yield decode(payload)
         finally:
             self._subscribers.discard(subscriber)
@@ -99,6 +110,7 @@ class EventHub:
                 return
             try:
                 self._listener = await asyncpg.connect(self._dsn)
+                self._listener.add_termination_listener(self._on_listener_lost)
                 await self._listener.add_listener(CHANNEL, self._on_notification)
             except Exception as exc:
                 raise translate(exc) from exc
@@ -106,11 +118,19 @@ class EventHub:
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: object) -> None:
         self.deliver(str(payload))
 
+    def _on_listener_lost(self, connection: Any) -> None:
+        if connection is not self._listener:
+            return  # closed on purpose by close()
+        self._listener = None
+        for subscriber in list(self._subscribers):
+            subscriber.lost = True
+            subscriber.wake()
+
     async def close(self) -> None:
-        if self._listener is not None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.close()
-            self._listener = None
+                await listener.close()
 
 
 hub = EventHub()

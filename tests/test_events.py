@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import httpx
 import pytest
@@ -146,3 +148,51 @@ async def test_subscriptions_per_connection_are_bounded(database: Database) -> N
         "type": "error",
         "payload": [{"message": "Subscription limit reached"}],
     }
+
+
+async def first_event(
+    socket: GraphQLSocket, client: httpx.AsyncClient, key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Creates chats until the subscription, once live on the server, reports one; returns the
+    event and every chat created meanwhile."""
+    created = []
+    for _ in range(50):
+        response = await client.post("/api/chats", headers={"x-api-key": key})
+        created.append(response.json()["chat"])
+        try:
+            async with asyncio.timeout(0.2):
+                return await socket.next_event(), created
+        except TimeoutError:
+            continue
+    raise AssertionError("no event arrived")
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_losing_the_listen_connection_ends_the_stream_with_an_error(
+    database: Database,
+) -> None:
+    """A subscriber must not go deaf when its worker's LISTEN connection dies (a database
+    restart, a failover): its stream ends with SERVICE_UNAVAILABLE, and subscribing again works."""
+    people = provision(database)
+    key = people["alice-key"]
+    with serving(database) as base:
+        async with graphql_socket(base) as socket, httpx.AsyncClient(base_url=base) as client:
+            await subscribed(socket, key)
+            event, created = await first_event(socket, client, key)
+            assert event["type"] == "CREATED"
+            assert event["chat"] in created
+            await database.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+            message = await socket.receive()
+            while message["type"] == "next" and "errors" not in message["payload"]:
+                message = await socket.receive()  # events that left before the cut
+            assert message["type"] == "next"
+            [error] = message["payload"]["errors"]
+            assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            assert (await socket.receive())["type"] == "complete"
+            # Subscribing again opens a new LISTEN connection, and events flow again.
+            await socket.subscribe()
+            event, created = await first_event(socket, client, key)
+            assert event["chat"] in created

@@ -104,10 +104,14 @@ async def create_key(
 async def revoke_key(
     now: datetime, *, key_id: UUID | None = None, key_hash: str | None = None
 ) -> bool:
-    """Revoke by id or by hash; False when no key matched."""
+    """Revoke by id or by hash; False when no key matched. Revoking again keeps the first time."""
     where: Where | Any = ApiKey.id == key_id if key_id is not None else ApiKey.key_hash == key_hash
-    rows = await ApiKey.update({ApiKey.revoked_at: now}).where(where).returning(ApiKey.id)
-    return bool(rows)
+    rows = await (
+        ApiKey.update({ApiKey.revoked_at: now})
+        .where(where & ApiKey.revoked_at.is_null())
+        .returning(ApiKey.id)
+    )
+    return bool(rows) or await ApiKey.exists().where(where)
 
 
 @translate_errors

@@ -61,6 +61,9 @@ async def test_revoke(database: Database, by: str) -> None:
     assert ok(database, "keys", "revoke", target) == ""
     rows = await database.fetch("SELECT revoked_at FROM api_keys")
     assert rows[0]["revoked_at"] is not None
+    # Revoking again is not an error, and keeps the time of the first revocation.
+    assert ok(database, "keys", "revoke", target) == ""
+    assert await database.fetch("SELECT revoked_at FROM api_keys") == rows
 
 
 @pytest.mark.parametrize(

@@ -64,11 +64,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
+        # Outermost first. CORS wraps the guards, so that a browser can read their 413 and 503 too.
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),
-            Middleware(RequestTimeout, seconds=settings.request_timeout),
-            Middleware(GraphQLBodyLimit),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
@@ -78,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expose_headers=["x-request-id", "retry-after"],
                 max_age=600,
             ),
+            Middleware(RequestTimeout, seconds=settings.request_timeout),
+            Middleware(GraphQLBodyLimit),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -78,9 +78,10 @@ async def test_graphql_document_size(client: httpx.AsyncClient, declared: bool) 
     response = await client.post(
         "/graphql",
         content=body if declared else streamed(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", "origin": "https://app.example"},
     )
     assert response.status_code == 413
+    assert response.headers["access-control-allow-origin"] == "*"  # readable by the browser
     assert response.json() == {
         "errors": [{"message": "Request body too large", "extensions": {"code": "BAD_USER_INPUT"}}]
     }

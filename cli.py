@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from config import Settings
 from db.engine import bind, create_engine, enable_wal, sqlite_path
@@ -16,8 +16,15 @@ from resolvers import admin
 from resolvers.errors import ServiceError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr (scripts read it), not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chats-api", description=__doc__)
+    parser = _Parser(prog="chats-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP server")

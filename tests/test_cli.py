@@ -9,7 +9,11 @@ import pytest
 
 from tests.databases import Database, run_cli
 
-pytestmark = pytest.mark.anyio
+# The command line connects directly (a pooler changes nothing for it): SQLite and PostgreSQL.
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True),
+]
 UUID_LINE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\n")
 KEY_LINE = re.compile(r"chats_[A-Za-z0-9_-]{43}\n")
 
@@ -104,10 +108,28 @@ def test_wrong_kinds(database: Database) -> None:
     )
 
 
-def test_unknown_kind_is_a_usage_error(database: Database) -> None:
-    result = run_cli(["accounts", "create", "--name", "x", "--kind", "robot"], database.url)
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(
+            ["accounts", "create", "--name", "x", "--kind", "robot"],
+            "invalid choice: 'robot'",
+            id="kind",
+        ),
+        pytest.param(
+            ["accounts", "create"], "the following arguments are required: --name", id="missing"
+        ),
+        pytest.param(["keys"], "the following arguments are required: action", id="no-action"),
+        pytest.param(["nonsense"], "invalid choice: 'nonsense'", id="command"),
+    ],
+)
+def test_usage_errors_are_one_line(database: Database, args: list[str], fragment: str) -> None:
+    result = run_cli(args, database.url)
     assert result.returncode == 2
-    assert "invalid choice: 'robot'" in result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert fragment in line
+    assert line.startswith("chats-api")
 
 
 def test_bad_database_url_is_one_line() -> None:

@@ -9,11 +9,7 @@ import pytest
 
 from tests.databases import Database, run_cli
 
-# The command line connects directly (a pooler changes nothing for it): SQLite and PostgreSQL.
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True),
-]
+pytestmark = pytest.mark.anyio
 UUID_LINE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\n")
 KEY_LINE = re.compile(r"chats_[A-Za-z0-9_-]{43}\n")
 

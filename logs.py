@@ -59,12 +59,13 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    if any(isinstance(f, RequestIdFilter) for f in logger.filters):
+    if any(isinstance(h.formatter, JSONFormatter) for h in logger.handlers):
         return
     handler = logging.StreamHandler()
     handler.setFormatter(JSONFormatter())
+    # On the handler, not the logger: a logger's filters skip what its children (`.access`) log.
+    # Handlers further up (pytest's, say) see the record after this one stamped it.
     handler.addFilter(RequestIdFilter())
-    logger.addFilter(RequestIdFilter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = True

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiosqlite
 import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
+from piccolo.table import Table
 
 from db.errors import Deadline
 from db.events import hub
@@ -32,13 +35,52 @@ class LazyPostgresEngine(PostgresEngine):
         return None
 
 
+class ThreadSafeSQLiteEngine(SQLiteEngine):
+    """A SQLiteEngine whose failed connection attempts wait for their worker thread to end.
+
+    aiosqlite runs each connection on a thread. When opening the file fails (its folder is gone,
+    the disk is full), it tells the thread to stop but does not wait; a thread that ends after the
+    event loop has closed dies with "Event loop is closed" (seen at shutdown after an outage).
+    """
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        connection = aiosqlite.connect(**self.connection_kwargs)
+        try:
+            await connection
+        except BaseException:
+            await asyncio.to_thread(connection._thread.join)
+            raise
+        connection.row_factory = dict_factory  # type: ignore[assignment]  # aiosqlite types it narrowly
+        await connection.execute("PRAGMA foreign_keys = 1")
+        return connection
+
+    async def _run_in_new_connection(
+        self,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: type[Table] | None = None,
+    ) -> Any:
+        # Piccolo's version opens its connection with aiosqlite directly; this one shares the
+        # guarded opening above. Rows are read before the commit, so RETURNING rows are complete.
+        connection = await self.get_connection()
+        try:
+            rows = await self._run_in_existing_connection(
+                connection, query, args, query_type=query_type, table=table
+            )
+            await connection.commit()
+            return rows
+        finally:
+            await connection.close()
+
+
 def sqlite_path(url: str) -> str:
     return url.removeprefix(SQLITE_PREFIX)
 
 
 def create_engine(url: str, *, connect_timeout: float = 5.0) -> Engine[Any]:
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
-        return SQLiteEngine(path=sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        return ThreadSafeSQLiteEngine(path=sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     if url.startswith(POSTGRES_PREFIXES):
         return LazyPostgresEngine(config={"dsn": url, "timeout": connect_timeout})
     raise ValueError(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from db.engine import create_engine
 from tests.clients import GraphQLApi, RestApi
 from tests.conftest import AppFactory, World, http_client, make_api
 from tests.databases import Database
@@ -109,3 +112,14 @@ async def test_database_unreachable_is_a_503_then_recovers(
         titles = sorted(r["title"] for r in await database.fetch("SELECT title FROM chats"))
         assert titles == ["New chat", "after"]
         assert await database.counts() == {"sessions": 2, "chats": 2}
+
+
+async def test_a_failed_sqlite_open_leaves_no_thread_behind(tmp_path: Path) -> None:
+    """aiosqlite does not wait for the thread of a connection that failed to open; one that ended
+    after the event loop closed died with "Event loop is closed". Both ways of opening wait."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'chats.sqlite3'}")
+    for attempt in (engine.get_connection(), engine.run_ddl("SELECT 1")):
+        with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
+            await attempt
+        workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+        assert workers == []

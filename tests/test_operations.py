@@ -80,21 +80,27 @@ async def test_sigterm_during_a_burst_loses_nothing(database: Database) -> None:
     _, key = provision(database)
     with serving(database) as base:
         async with httpx.AsyncClient(base_url=base) as client:
+            served = asyncio.Event()
 
             async def create() -> httpx.Response | Exception:
                 try:
-                    return await client.post("/api/chats", headers={"x-api-key": key})
+                    response = await client.post("/api/chats", headers={"x-api-key": key})
                 except httpx.TransportError as exc:
                     return exc
+                served.set()
+                return response
 
             burst = [asyncio.create_task(create()) for _ in range(200)]
-            await asyncio.sleep(0.05)
+            # SIGTERM once the server is busy serving the burst (a fixed delay was too short
+            # on a loaded machine: the signal came before the first answer).
+            await asyncio.wait_for(served.wait(), timeout=30)
+            in_flight = sum(not task.done() for task in burst)
             stop_server(base)
             results = await asyncio.gather(*burst)
+    assert in_flight > 0, "the burst ended before the server was stopped"
     answered = [r for r in results if isinstance(r, httpx.Response)]
     assert all(r.status_code in (200, 503) for r in answered), {r.status_code for r in answered}
     created = {r.json()["chat"]["id"] for r in answered if r.status_code == 200}
-    assert created, "the burst ended before any request was served"
     stored = {row["id"] for row in await database.fetch("SELECT id FROM chats")}
     assert created <= stored
     orphans = await database.fetch(

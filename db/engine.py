@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
+from piccolo.engine.sqlite import (
+    SQLiteEngine,
+    SQLiteTransaction,
+    TransactionType,
+    dict_factory,
+)
 from piccolo.table import Table
 
 from db.errors import Deadline
@@ -35,23 +40,36 @@ class LazyPostgresEngine(PostgresEngine):
         return None
 
 
-class ThreadSafeSQLiteEngine(SQLiteEngine):
-    """A SQLiteEngine whose failed connection attempts wait for their worker thread to end.
+class TidySQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLiteEngine, with every aiosqlite connection closed and its thread ended on
+    every path, failures and cancellations (the request deadline) included.
 
-    aiosqlite runs each connection on a thread. When opening the file fails (its folder is gone,
-    the disk is full), it tells the thread to stop but does not wait; a thread that ends after the
-    event loop has closed dies with "Event loop is closed" (seen at shutdown after an outage).
+    aiosqlite runs each connection on a thread. Piccolo leaves a connection open when BEGIN or
+    ROLLBACK fails, and aiosqlite does not wait for the thread of a connection that failed to
+    open. Such a thread finishing after the event loop has closed dies with "Event loop is
+    closed" (seen at shutdown after an outage); an open one holds its file until collected.
     """
+
+    __slots__ = ("_cleanups",)
+
+    def __init__(self, path: str, **kwargs: Any) -> None:
+        super().__init__(path=path, **kwargs)
+        self._cleanups: set[asyncio.Future[None]] = set()
 
     async def get_connection(self) -> aiosqlite.Connection:
         connection = aiosqlite.connect(**self.connection_kwargs)
         try:
             await connection
-        except BaseException:
-            await asyncio.to_thread(connection._thread.join)
+        except BaseException as error:
+            # aiosqlite has told the thread to stop, without waiting for it.
+            await self._clean_up(asyncio.to_thread(connection._thread.join), error)
             raise
-        connection.row_factory = dict_factory  # type: ignore[assignment]  # aiosqlite types it narrowly
-        await connection.execute("PRAGMA foreign_keys = 1")
+        try:
+            connection.row_factory = dict_factory  # type: ignore[assignment]  # typed too narrowly
+            await connection.execute("PRAGMA foreign_keys = 1")
+        except BaseException as error:
+            await self.release(connection, error)
+            raise
         return connection
 
     async def _run_in_new_connection(
@@ -69,9 +87,70 @@ class ThreadSafeSQLiteEngine(SQLiteEngine):
                 connection, query, args, query_type=query_type, table=table
             )
             await connection.commit()
-            return rows
-        finally:
-            await connection.close()
+        except BaseException as error:
+            await self.release(connection, error)
+            raise
+        await self.release(connection)
+        return rows
+
+    def transaction(
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+    ) -> SQLiteTransaction:
+        return TidySQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
+        )
+
+    async def release(
+        self, connection: aiosqlite.Connection, error: BaseException | None = None
+    ) -> None:
+        """Close `connection`. After a cancellation its thread may still be running a statement
+        (SQLite's wait for a lock cannot be interrupted): the close then goes on in the
+        background, so that the deadline holds, and shutdown waits for it."""
+        await self._clean_up(connection.close(), error)
+
+    async def wait_closed(self) -> None:
+        """At shutdown: the closes still going on in the background are over, threads ended."""
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
+
+    async def _clean_up(self, work: Awaitable[None], error: BaseException | None) -> None:
+        cleanup = asyncio.ensure_future(work)
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
+        if not isinstance(error, asyncio.CancelledError):
+            await asyncio.shield(cleanup)  # cancelled while waiting: it still completes
+
+
+class TidySQLiteTransaction(SQLiteTransaction):
+    """Piccolo's SQLiteTransaction, closing its connection when BEGIN, COMMIT or ROLLBACK fails
+    or is cancelled (BEGIN IMMEDIATE cut short by the request deadline while it waits for the
+    write lock)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        try:
+            return await super().__aenter__()
+        except BaseException as error:
+            await self._release(error)
+            raise
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        try:
+            return await super().__aexit__(*exc_info)
+        except BaseException as error:
+            await self._release(error)
+            if self._parent is None:
+                self.engine.current_transaction.reset(self.context)
+            raise
+
+    async def _release(self, error: BaseException) -> None:
+        # Unset (a slot) when opening the connection failed: get_connection cleaned up then.
+        # Closing an aiosqlite connection twice is harmless.
+        connection: aiosqlite.Connection | None = getattr(self, "connection", None)
+        if connection is not None:
+            await cast(TidySQLiteEngine, self.engine).release(connection, error)
 
 
 def sqlite_path(url: str) -> str:
@@ -80,7 +159,7 @@ def sqlite_path(url: str) -> str:
 
 def create_engine(url: str, *, connect_timeout: float = 5.0) -> Engine[Any]:
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
-        return ThreadSafeSQLiteEngine(path=sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        return TidySQLiteEngine(path=sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     if url.startswith(POSTGRES_PREFIXES):
         return LazyPostgresEngine(config={"dsn": url, "timeout": connect_timeout})
     raise ValueError(
@@ -140,6 +219,8 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
 async def close_engine(engine: Engine[Any]) -> None:
     await hub.close()
+    if isinstance(engine, TidySQLiteEngine):
+        await engine.wait_closed()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
 

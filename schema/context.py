@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from resolvers.auth import Authenticator
+from resolvers.errors import ServiceError
 from resolvers.models import Caller
 
 
@@ -20,17 +21,24 @@ class Context:
     authenticator: Authenticator
     # A WebSocket's `connection_init` payload, set by Strawberry; None over HTTP.
     connection_params: dict[str, object] | None = None
-    _caller: asyncio.Future[Caller] | None = field(default=None, init=False)
+    # One authentication (and one rate-limit hit) per request or connection, however many fields
+    # ask. It runs in the asking task, so a request's deadline or a client going away stops it.
+    _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _outcome: Caller | ServiceError | None = field(default=None, init=False)
 
     async def caller(self) -> Caller:
-        # One authentication (and one rate-limit hit) per request or connection, however many
-        # fields ask.
-        if self._caller is None:
-            api_keys, authorizations = self._credentials()
-            self._caller = asyncio.ensure_future(
-                self.authenticator.authenticate(api_keys=api_keys, authorizations=authorizations)
-            )
-        return await asyncio.shield(self._caller)
+        async with self._authenticating:
+            if self._outcome is None:
+                api_keys, authorizations = self._credentials()
+                try:
+                    self._outcome = await self.authenticator.authenticate(
+                        api_keys=api_keys, authorizations=authorizations
+                    )
+                except ServiceError as refusal:
+                    self._outcome = refusal
+        if isinstance(self._outcome, ServiceError):
+            raise self._outcome
+        return self._outcome
 
     def _credentials(self) -> tuple[list[str], list[str]]:
         if self.connection_params is None:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -221,3 +222,12 @@ class PgBouncer:
             self.process.wait(timeout=10)
             self.log.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def lingering_sqlite_threads() -> list[threading.Thread]:
+    """aiosqlite's threads (one per connection) still running after a second's grace: a thread
+    told to stop ends just after answering its last call, a leaked one never does."""
+    workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    for worker in workers:
+        worker.join(timeout=1)
+    return [worker for worker in workers if worker.is_alive()]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sqlite3
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,10 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from db.engine import create_engine
+from db.engine import TidySQLiteEngine, create_engine, write_transaction
 from tests.clients import GraphQLApi, RestApi
 from tests.conftest import AppFactory, World, http_client, make_api
-from tests.databases import Database
+from tests.databases import Database, lingering_sqlite_threads
 from tests.proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
@@ -118,8 +118,30 @@ async def test_a_failed_sqlite_open_leaves_no_thread_behind(tmp_path: Path) -> N
     """aiosqlite does not wait for the thread of a connection that failed to open; one that ended
     after the event loop closed died with "Event loop is closed". Both ways of opening wait."""
     engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'chats.sqlite3'}")
+    assert isinstance(engine, TidySQLiteEngine)
     for attempt in (engine.get_connection(), engine.run_ddl("SELECT 1")):
         with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
             await attempt
-        workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
-        assert workers == []
+        assert lingering_sqlite_threads() == []  # without waiting for wait_closed
+
+
+async def test_a_write_cut_short_waiting_for_the_lock_closes_its_connection(
+    tmp_path: Path,
+) -> None:
+    """The deadline holds while BEGIN IMMEDIATE still waits in aiosqlite's thread (SQLite's lock
+    wait cannot be interrupted); the connection is closed once it returns, and shutdown waits."""
+    path = tmp_path / "chats.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    assert isinstance(engine, TidySQLiteEngine)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2), write_transaction(engine):
+            pytest.fail("the write lock is held elsewhere")
+    assert time.monotonic() - started < 1
+    assert len(lingering_sqlite_threads()) == 1  # still waiting for the lock
+    holder.rollback()
+    holder.close()
+    await engine.wait_closed()
+    assert lingering_sqlite_threads() == []

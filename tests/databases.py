@@ -224,10 +224,10 @@ class PgBouncer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def lingering_sqlite_threads() -> list[threading.Thread]:
-    """aiosqlite's threads (one per connection) still running after a second's grace: a thread
+def lingering_sqlite_threads(grace: float = 1.0) -> list[threading.Thread]:
+    """aiosqlite's threads (one per connection) still running after `grace` seconds: a thread
     told to stop ends just after answering its last call, a leaked one never does."""
     workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
     for worker in workers:
-        worker.join(timeout=1)
+        worker.join(timeout=grace)
     return [worker for worker in workers if worker.is_alive()]

@@ -122,7 +122,7 @@ async def test_a_failed_sqlite_open_leaves_no_thread_behind(tmp_path: Path) -> N
     for attempt in (engine.get_connection(), engine.run_ddl("SELECT 1")):
         with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
             await attempt
-        assert lingering_sqlite_threads() == []  # without waiting for wait_closed
+        assert lingering_sqlite_threads(grace=0) == []  # ended before the error was raised
 
 
 async def test_a_write_cut_short_waiting_for_the_lock_closes_its_connection(

@@ -89,7 +89,10 @@ async def test_database_outage_under_load(
     for sample in refused:
         assert sample.outcome.message == "Service temporarily unavailable"
         assert sample.outcome.headers["retry-after"].isdigit()
-        assert down - 0.1 <= sample.started <= back + BUDGET_SECONDS
+        # In flight when the database went away (on a busy machine, a request started just
+        # before the fault may still be waiting for it), and begun before the budget ran out.
+        assert sample.started + sample.elapsed >= down
+        assert sample.started <= back + BUDGET_SECONDS
     # Within the budget of the database's return, requests succeed again, with no restart.
     assert any(
         s.outcome.status == 200 and back < s.started <= back + BUDGET_SECONDS for s in samples

@@ -105,6 +105,16 @@ class Database:
         )
         return rows[0] if rows else None
 
+    async def assert_nothing_lost(self, acknowledged: set[str]) -> None:
+        """Every chat a client was told about is stored, and no session is left without its chat."""
+        stored = {row["id"] for row in await self.fetch("SELECT id FROM chats")}
+        assert acknowledged <= stored, acknowledged - stored
+        orphans = await self.fetch(
+            "SELECT s.id FROM sessions s"
+            " WHERE NOT EXISTS (SELECT 1 FROM chats c WHERE c.session_id = s.id)"
+        )
+        assert orphans == []
+
     async def truncate(self) -> None:
         if self.engine == "sqlite":
             await self.execute("".join(f"DELETE FROM {table};" for table in TABLES))

@@ -102,10 +102,4 @@ async def test_sigterm_during_a_burst_loses_nothing(database: Database) -> None:
     assert all(r.status_code in (200, 503) for r in answered), {r.status_code for r in answered}
     created = {r.json()["chat"]["id"] for r in answered if r.status_code == 200}
     assert created, "no request of the burst was served"
-    stored = {row["id"] for row in await database.fetch("SELECT id FROM chats")}
-    assert created <= stored
-    orphans = await database.fetch(
-        "SELECT s.id FROM sessions s"
-        " WHERE NOT EXISTS (SELECT 1 FROM chats c WHERE c.session_id = s.id)"
-    )
-    assert orphans == []
+    await database.assert_nothing_lost(created)

@@ -104,7 +104,7 @@ def main() -> int:
     try:
         cli(url, "migrate")
         env = {"DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
-        service = [sys.executable, "-m", "cli", "serve"]
+        service = [sys.executable, "-m", "chats_api.cli", "serve"]
         writer = cli(
             url, "keys", "create", "--account", cli(url, "accounts", "create", "--name", "w")
         )

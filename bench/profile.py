@@ -35,7 +35,7 @@ PACKAGES = (
 )
 
 
-OWN = ("resolvers/", "db/", "rest/", "schema/", "app.py", "cli.py", "logs.py", "config.py")
+OWN = ("resolvers/", "db/", "rest/", "schema/", "chats_api/")
 
 
 def package_of(frame: str) -> str:
@@ -93,7 +93,7 @@ def main() -> int:
                 "--",
                 sys.executable,
                 "-m",
-                "cli",
+                "chats_api.cli",
                 "serve",
                 "--port",
                 str(port),

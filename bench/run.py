@@ -76,7 +76,7 @@ def free_port() -> int:
 
 def cli(database_url: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "chats_api.cli", *args],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         key = cli(url, "keys", "create", "--account", account)
         env = {"DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
         for workers in [int(w) for w in args.workers.split(",")]:
-            service_cmd = [sys.executable, "-m", "cli", "serve", "--workers", str(workers)]
+            service_cmd = [sys.executable, "-m", "chats_api.cli", "serve", "--workers", str(workers)]
             floor_cmd = [
                 sys.executable,
                 "-m",

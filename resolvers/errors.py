@@ -19,7 +19,9 @@
     └── InternalError .............. 500
         └── ChatCreationFailed
 
-Each edge maps these classes (looked up along the class hierarchy) to its own status or code.
+Each class carries its message and, where it has one, its Retry-After. Each edge maps these
+classes (looked up along the class hierarchy) to its own status or code, in one table, and
+renders every error through one function.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import ClassVar
 
 class ServiceError(Exception):
     default_message: ClassVar[str] = "Internal server error"
+    # Seconds a client should wait before trying again; None where waiting does not help.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -36,6 +40,8 @@ class ServiceError(Exception):
 
 
 class InvalidInput(ServiceError):
+    """A field or parameter is invalid: raised with a message that names it."""
+
     default_message = "Invalid input"
 
 
@@ -61,10 +67,11 @@ class AmbiguousCredentials(Unauthenticated):
 
 class RateLimited(ServiceError):
     default_message = "Too many requests"
+    retry_after = 1  # each refusal says how long its key's window has left
 
     def __init__(self, retry_after: int) -> None:
         super().__init__()
-        self.retry_after = retry_after
+        self.retry_after: int | None = retry_after
 
 
 class AccessDenied(ServiceError):
@@ -106,3 +113,20 @@ class InternalError(ServiceError):
 
 class ChatCreationFailed(InternalError):
     default_message = "Failed to create chat"
+
+
+# Families never raised with their own default message: only their members' messages reach users.
+FAMILIES: frozenset[type[ServiceError]] = frozenset(
+    {InvalidInput, AccessDenied, NotFound, Conflict}
+)
+
+
+def error_classes() -> list[type[ServiceError]]:
+    """Every error class, the base included, parents before children."""
+    found: list[type[ServiceError]] = []
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

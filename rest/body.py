@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-import jsoncodec
+from chats_api import jsoncodec
 from resolvers.errors import BodyNotAnObject, InvalidJSON, PayloadTooLarge
 
 MAX_BODY_BYTES = 64 * 1024

@@ -1,4 +1,4 @@
-"""Domain errors to HTTP answers: one table, one handler registered on the base class."""
+"""Domain errors to HTTP answers: one table, one renderer, one handler on the base class."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from logs import logger
+from chats_api.logs import logger
 from resolvers.errors import (
     AccessDenied,
     Conflict,
@@ -34,18 +34,21 @@ STATUS: dict[type[ServiceError], int] = {
 }
 
 
-def status_for(exc: ServiceError) -> int:
-    for cls in type(exc).__mro__:
+def status_for(error_class: type[ServiceError]) -> int:
+    for cls in error_class.__mro__:
         if cls in STATUS:
             return STATUS[cls]
     return 500
 
 
+def error_response(exc: ServiceError) -> Response:
+    """The one way a domain error becomes a REST answer: its status, message and Retry-After."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error(status_for(type(exc)), exc.message, headers)
+
+
 async def service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited | ServiceUnavailable):
-        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, InternalError):
         logger.error(
             "%s %s failed: %s",
@@ -58,7 +61,7 @@ async def service_error(request: Request, exc: Exception) -> Response:
         logger.warning(
             "%s %s: database unavailable (%r)", request.method, request.url.path, exc.__cause__
         )
-    return error(status_for(exc), exc.message, headers)
+    return error_response(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -69,7 +72,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error(500, InternalError.default_message)
+    return error_response(InternalError())
 
 
 EXCEPTION_HANDLERS = {

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from resolvers.validation import MAX_TITLE_LENGTH
+from resolvers.errors import FAMILIES, error_classes
+from resolvers.validation import MAX_TITLE_LENGTH, TOPIC_ERROR
+from rest.errors import status_for
 
 UUID = {"type": "string", "format": "uuid"}
 # What the service certainly accepts; it is more lenient at the edges, as it trims before checking.
@@ -15,24 +17,31 @@ NOT_BLANK_TOPIC = f"^{_TEXT}*[^\\s\\u0000-\\u001F\\u007F-\\u009F]{_TEXT}*$"
 NULLABLE_UUID = {"type": ["string", "null"], "format": "uuid"}
 
 
-def _error(description: str, *examples: str) -> dict[str, Any]:
-    schema: dict[str, Any] = {"$ref": "#/components/schemas/ErrorResponse"}
-    content: dict[str, Any] = {"schema": schema}
-    if examples:
-        content["examples"] = {
-            f"e{n}": {"value": {"status": "error", "message": message}}
-            for n, message in enumerate(examples)
-        }
-    return {"description": description, "content": {"application/json": content}}
-
-
-def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **response,
-        "headers": {
-            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
-        },
+def _error(status: int, description: str) -> dict[str, Any]:
+    """A status's answer, its examples the messages of the errors that answer with it."""
+    messages = list(
+        dict.fromkeys(
+            cls.default_message
+            for cls in error_classes()
+            if cls not in FAMILIES and status_for(cls) == status
+        )
+    )
+    if status == 400:  # the family's members word their message with the field's name
+        messages.insert(0, TOPIC_ERROR)
+    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+    content["examples"] = {
+        f"e{n}": {"value": {"status": "error", "message": message}}
+        for n, message in enumerate(messages)
     }
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": content},
+    }
+    if any(cls.retry_after is not None for cls in error_classes() if status_for(cls) == status):
+        response["headers"] = {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        }
+    return response
 
 
 def _ok(description: str, schema: str) -> dict[str, Any]:
@@ -43,23 +52,15 @@ def _ok(description: str, schema: str) -> dict[str, Any]:
 
 
 COMMON_ERRORS: dict[str, Any] = {
-    "400": _error("Bad request: the body or a parameter is invalid", "Invalid JSON body"),
-    "401": _error(
-        "Missing, ambiguous, unknown, revoked or expired key",
-        "Exactly one of x-api-key or Authorization must be provided",
-        "Unauthorized",
-    ),
-    "403": _error(
-        "The key may not act for the given account or artist",
-        "Access denied to specified accountId",
-        "Access denied to specified artistId",
-    ),
-    "413": _error("Body larger than 64 KiB", "Request body too large"),
-    "429": _retry_after(_error("The key's rate limit is spent", "Too many requests")),
-    "500": _error("Unexpected failure, logged with the request id", "Internal server error"),
-    "503": _retry_after(_error("The database is unreachable", "Service temporarily unavailable")),
+    "400": _error(400, "Bad request: the body or a parameter is invalid"),
+    "401": _error(401, "Missing, ambiguous, unknown, revoked or expired key"),
+    "403": _error(403, "The key may not act for the given account or artist"),
+    "413": _error(413, "Body larger than 64 KiB"),
+    "429": _error(429, "The key's rate limit is spent"),
+    "500": _error(500, "Unexpected failure, logged with the request id"),
+    "503": _error(503, "The database is unreachable"),
 }
-NOT_FOUND = _error("No such chat, or not one the caller may see", "Chat not found")
+NOT_FOUND = _error(404, "No such chat, or not one the caller may see")
 
 
 def _body(schema: str, required: bool) -> dict[str, Any]:
@@ -91,8 +92,7 @@ DOCUMENT: dict[str, Any] = {
                 "responses": {
                     "200": _ok("Chat created (or the same request retried)", "CreateChatResponse"),
                     **COMMON_ERRORS,
-                    "409": _error("chatId already used otherwise", "chatId already exists"),
-                    "500": _error("Unexpected failure", "Failed to create chat"),
+                    "409": _error(409, "chatId already used otherwise"),
                 },
             },
             "get": {

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-import jsoncodec
+from chats_api import jsoncodec
 from resolvers.models import ChatRoom, iso_timestamp
 
 

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from logs import logger, operation
+from chats_api import jsoncodec
+from chats_api.logs import logger, operation
 from resolvers.errors import (
     AccessDenied,
     Conflict,
@@ -39,11 +41,27 @@ CODES: dict[type[ServiceError], str] = {
 }
 
 
-def code_for(exc: ServiceError) -> str:
-    for cls in type(exc).__mro__:
+def code_for(error_class: type[ServiceError]) -> str:
+    for cls in error_class.__mro__:
         if cls in CODES:
             return CODES[cls]
     return INTERNAL_SERVER_ERROR
+
+
+def error_extensions(exc: ServiceError) -> dict[str, Any]:
+    """The one way a domain error becomes a GraphQL error's extensions."""
+    extensions: dict[str, Any] = {"code": code_for(type(exc))}
+    if exc.retry_after is not None:
+        extensions["retryAfter"] = exc.retry_after
+    return extensions
+
+
+def error_response(exc: ServiceError, status_code: int) -> Response:
+    """A request refused before GraphQL ran (the guards): a GraphQL error body, and Retry-After
+    as a header too."""
+    body = {"errors": [{"message": exc.message, "extensions": error_extensions(exc)}]}
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return Response(jsoncodec.dumps(body), status_code, headers, "application/json")
 
 
 def _service_error(error: GraphQLError) -> ServiceError | None:
@@ -62,9 +80,7 @@ def to_graphql_error(error: GraphQLError) -> GraphQLError:
     service_error = _service_error(error)
     if service_error is not None:
         message = service_error.message
-        extensions = {"code": code_for(service_error)}
-        if isinstance(service_error, RateLimited | ServiceUnavailable):
-            extensions["retryAfter"] = service_error.retry_after
+        extensions = error_extensions(service_error)
         if isinstance(service_error, InternalError):
             logger.error("GraphQL %s", message, exc_info=service_error.__cause__ or service_error)
     elif error.path is None:

@@ -18,7 +18,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-import jsoncodec
+from chats_api import jsoncodec
 from resolvers.errors import ServiceError
 from schema.context import Context
 from schema.schema import build_schema

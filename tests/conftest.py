@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app import create_app
-from config import Settings
+from chats_api.app import create_app
+from chats_api.settings import Settings
 from resolvers import admin
 from tests.clients import GraphQLApi, RestApi
 from tests.databases import (

@@ -34,7 +34,7 @@ def run_cli(
     """The real command line, in a process of its own."""
     env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "chats_api.cli", *args],
         cwd=kwargs.pop("cwd", REPO),
         env=env,
         capture_output=True,

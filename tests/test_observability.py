@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from logs import JSONFormatter
+from chats_api.logs import JSONFormatter
 from tests.conftest import World
 from tests.databases import Database
 

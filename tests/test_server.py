@@ -51,7 +51,7 @@ def serving(
     """`chats-api serve` on a free port for the block; then SIGTERM, and a clean exit."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "chats_api.cli", "serve", "--port", str(port), *args],
         cwd=REPO,
         env={**os.environ, **service_environment(database), "RATE_LIMIT": "", **(env or {})},
         stdout=output or subprocess.DEVNULL,

@@ -2,7 +2,8 @@
 
 Every request gets an id (the client's `x-request-id` when it is sane, a new one otherwise). It is
 returned in the `x-request-id` response header, stamped on every log line of that request, and
-each request ends with one `request` line (method, route, status, duration). Log lines never carry
+each request ends with one `request` line (method, route, status, duration), written by
+`chats_api.middleware.RequestIdMiddleware`. Log lines never carry
 keys, bodies or database passwords: only ids, statuses, routes and exception types and traces.
 """
 
@@ -10,17 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uuid_utils import uuid4
+from starlette.types import Scope
 
-import jsoncodec
+from chats_api import jsoncodec
 
 REQUEST_ID_HEADER = "x-request-id"
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 # What a request was, for logs and metrics: a REST route, or a GraphQL operation's type and root
@@ -74,50 +73,3 @@ def configure_logging(level: str) -> None:
 def route_of(scope: Scope) -> str:
     path = scope.get("path", "")
     return path if path in ROUTES else "other"
-
-
-class RequestIdMiddleware:
-    """Gives each request its id, and logs one line when the request is answered."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        current = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid4().hex
-        token = request_id.set(current)
-        operation_token = operation.set("")
-        started = time.perf_counter()
-        status = 0
-        header = (REQUEST_ID_HEADER.encode(), current.encode())
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if scope["type"] == "http":
-                access.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "route": route_of(scope),
-                        "operation": operation.get(),
-                        "status": status or 500,
-                        "duration_ms": round(1000 * (time.perf_counter() - started), 3),
-                    },
-                )
-            operation.reset(operation_token)
-            request_id.reset(token)

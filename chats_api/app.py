@@ -1,6 +1,6 @@
 """The ASGI application: REST routes, GraphQL, middleware, and the database lifespan.
 
-Run it with `chats-api serve`, or `uvicorn --factory app:create_app`.
+Run it with `chats-api serve`, or `uvicorn --factory chats_api.app:create_app`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
-import metrics
-from config import Settings
+from chats_api import metrics
+from chats_api.logs import configure_logging, logger
+from chats_api.middleware import (
+    GraphQLBodyLimit,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    RequestTimeout,
+)
+from chats_api.settings import Settings
 from db.engine import bind, close_engine, create_engine, open_engine
-from guards import GraphQLBodyLimit, RequestTimeout
-from logs import RequestIdMiddleware, configure_logging, logger
-from metrics import MetricsMiddleware
 from resolvers.auth import Authenticator
 from rest import chats as rest_chats
 from rest import docs as rest_docs

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
-from config import Settings
+from chats_api.settings import Settings
 from db.engine import bind, create_engine, enable_wal, sqlite_path
 from db.errors import DatabaseError
 from resolvers import admin
@@ -91,6 +92,8 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Piccolo finds its configuration by module name; ours lives in this package.
+    os.environ.setdefault("PICCOLO_CONF", "chats_api.piccolo_conf")
     settings = Settings.from_env()
 
     try:
@@ -102,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import uvicorn
 
         uvicorn.run(
-            "app:create_app",
+            "chats_api.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,

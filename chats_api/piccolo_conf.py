@@ -7,7 +7,7 @@ import os
 
 from piccolo.conf.apps import AppRegistry
 
-from config import DEFAULT_DATABASE_URL
+from chats_api.settings import DEFAULT_DATABASE_URL
 from db.engine import create_engine
 
 DB = create_engine(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)

@@ -8,7 +8,6 @@ With several worker processes, set PROMETHEUS_MULTIPROC_DIR to an empty folder s
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from prometheus_client import (
@@ -23,9 +22,6 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from logs import operation, route_of
 
 REQUESTS = Counter(
     "chats_api_requests_total",
@@ -48,31 +44,6 @@ POOL_SIZE = Gauge(
     "PostgreSQL pool connections open.",
     multiprocess_mode="livesum",
 )
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            labels = (scope["method"], route_of(scope), operation.get())
-            REQUESTS.labels(*labels, str(status)).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
 
 def _pool(request: Request) -> Any:

@@ -279,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         key = cli(url, "keys", "create", "--account", account)
         env = {"DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
         for workers in [int(w) for w in args.workers.split(",")]:
-            service_cmd = [sys.executable, "-m", "chats_api.cli", "serve", "--workers", str(workers)]
+            service_cmd = [
+                sys.executable,
+                "-m",
+                "chats_api.cli",
+                "serve",
+                "--workers",
+                str(workers),
+            ]
             floor_cmd = [
                 sys.executable,
                 "-m",

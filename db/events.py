@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any, Literal
-from uuid import UUID
 
 import asyncpg
 import orjson
@@ -29,24 +26,14 @@ QUEUE_SIZE = 1000
 
 
 def encode(event_type: EventType, chat: ChatRow) -> str:
-    # orjson writes UUIDs and datetimes (RFC 3339, microseconds kept) natively; asyncpg's own
-    # UUID type, as read from the database, goes through str().
+    # orjson writes the record, its UUIDs and datetimes (RFC 3339, microseconds kept) natively;
+    # asyncpg's own UUID type, as read from the database, goes through str().
     return orjson.dumps({"type": event_type, "chat": chat}, default=str).decode()
 
 
 def decode(payload: str) -> tuple[EventType, ChatRow]:
-    data = json.loads(payload)
-    chat = data["chat"]
-    row = ChatRow(
-        id=UUID(chat["id"]),
-        title=chat["title"],
-        account_id=UUID(chat["account_id"]),
-        session_id=UUID(chat["session_id"]),
-        artist_id=UUID(chat["artist_id"]) if chat["artist_id"] else None,
-        created_at=datetime.fromisoformat(chat["created_at"]),
-        updated_at=datetime.fromisoformat(chat["updated_at"]),
-    )
-    return data["type"], row
+    data = orjson.loads(payload)
+    return data["type"], ChatRow.from_json(data["chat"])
 
 
 class SubscriberTooSlow(Exception):

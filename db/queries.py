@@ -16,17 +16,15 @@ from piccolo.engine.postgres import PostgresEngine
 from db import events as events_module
 from db.engine import write_transaction
 from db.errors import retry_transient, translate_errors
-from db.rows import ChatRow, KeyRow
+from db.rows import CHAT_FIELDS, ChatRow, KeyRow
 from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
 
-_CHAT_COLUMNS = (
-    Chat.id,
-    Chat.title,
-    Chat.account,
-    Chat.session,
-    Chat.session.artist.as_alias("artist_id"),
-    Chat.created_at,
-    Chat.updated_at,
+# The chat record's fields, each from its column; the artist is the chat's session's.
+_CHAT_COLUMNS = tuple(
+    Chat.session.artist.as_alias(name)
+    if name == "artist_id"
+    else Chat._meta.get_column_by_name(name.removesuffix("_id") if name != "id" else name)
+    for name in CHAT_FIELDS
 )
 
 
@@ -154,7 +152,7 @@ async def _writing() -> AsyncIterator[list[str]]:
 
 async def _select_chat(chat_id: UUID) -> ChatRow | None:
     row = await Chat.select(*_CHAT_COLUMNS).where(Chat.id == chat_id).first()
-    return ChatRow(**row) if row else None  # type: ignore[typeddict-item]
+    return ChatRow(**row) if row else None
 
 
 # The chat's foreign key to its session is checked at the end of the statement, when the session
@@ -255,8 +253,8 @@ async def delete_chat(chat_id: UUID) -> ChatRow | None:
         # Of concurrent deletes, only the one whose DELETE removed the row reports it.
         if row is None or not await Chat.delete().where(Chat.id == chat_id).returning(Chat.id):
             return None
-        if not await Chat.exists().where(Chat.session == row["session_id"]):
-            await Session.delete().where(Session.id == row["session_id"])
+        if not await Chat.exists().where(Chat.session == row.session_id):
+            await Session.delete().where(Session.id == row.session_id)
         events.append(events_module.encode("DELETED", row))
     return row
 
@@ -285,7 +283,7 @@ async def list_chats(
         .order_by(Chat.updated_at, Chat.id, ascending=False)
         .limit(limit)
     )
-    return [ChatRow(**row) for row in rows]  # type: ignore[typeddict-item]
+    return [ChatRow(**row) for row in rows]
 
 
 @translate_errors

@@ -42,7 +42,7 @@ async def create_chat(caller: Caller, new: NewChat) -> ChatRoom:
     chat_id = new.chat_id or new_id()
     for _ in range(_INSERT_ATTEMPTS):
         try:
-            row = await queries.insert_session_and_chat(
+            return await queries.insert_session_and_chat(
                 session_id=new_id(),
                 chat_id=chat_id,
                 account_id=account_id,
@@ -50,17 +50,16 @@ async def create_chat(caller: Caller, new: NewChat) -> ChatRoom:
                 title=new.title,
                 now=now(),
             )
-            return ChatRoom.from_row(row)
         except DuplicateKey:
             existing = await queries.get_chat(chat_id)
             if existing is None:
                 continue
-            if (existing["account_id"], existing["artist_id"], existing["title"]) == (
+            if (existing.account_id, existing.artist_id, existing.title) == (
                 account_id,
                 new.artist_id,
                 new.title,
             ):
-                return ChatRoom.from_row(existing)
+                return existing
             raise ChatAlreadyExists() from None
     raise ChatCreationFailed()
 
@@ -68,10 +67,10 @@ async def create_chat(caller: Caller, new: NewChat) -> ChatRoom:
 @use_case()
 async def get_chat(caller: Caller, chat_id: UUID) -> ChatRoom | None:
     """The chat, or None when it does not exist or the caller may not see it (the same answer)."""
-    row = await queries.get_chat(chat_id)
-    if row is None or not await can_act_for(caller, row["account_id"]):
+    chat = await queries.get_chat(chat_id)
+    if chat is None or not await can_act_for(caller, chat.account_id):
         return None
-    return ChatRoom.from_row(row)
+    return chat
 
 
 @use_case()
@@ -87,20 +86,20 @@ async def visible_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
 async def update_chat(caller: Caller, update: ChatUpdate) -> ChatRoom:
     """Renames a chat the caller may see and bumps its updatedAt."""
     await visible_chat(caller, update.chat_id)
-    row = await queries.rename_chat(update.chat_id, update.title, now())
-    if row is None:  # deleted in the meantime
+    chat = await queries.rename_chat(update.chat_id, update.title, now())
+    if chat is None:  # deleted in the meantime
         raise ChatNotFound()
-    return ChatRoom.from_row(row)
+    return chat
 
 
 @use_case()
 async def delete_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
     """Deletes a chat the caller may see (and its session, when empty); returns it as it was."""
     await visible_chat(caller, chat_id)
-    row = await queries.delete_chat(chat_id)
-    if row is None:  # deleted in the meantime
+    chat = await queries.delete_chat(chat_id)
+    if chat is None:  # deleted in the meantime
         raise ChatNotFound()
-    return ChatRoom.from_row(row)
+    return chat
 
 
 @use_case()
@@ -116,7 +115,7 @@ async def list_chats(
     owner = await acting_account(caller, account_id)
     before = decode_cursor(cursor) if cursor is not None else None
     rows = await queries.list_chats(owner, limit=limit + 1, artist_id=artist_id, before=before)
-    chats = [ChatRoom.from_row(row) for row in rows[:limit]]
+    chats = rows[:limit]
     return ChatPage(chats=chats, has_next_page=len(rows) > limit)
 
 
@@ -129,9 +128,9 @@ async def chat_events(caller: Caller, account_id: UUID | None) -> AsyncIterator[
     """Events of an account's chats (the caller's own by default), as they are committed."""
     owner = await _events_owner(caller, account_id)
     try:
-        async for event_type, row in hub.subscribe():
-            if row["account_id"] == owner:
-                yield ChatEvent(type=event_type, chat=ChatRoom.from_row(row))
+        async for event_type, chat in hub.subscribe():
+            if chat.account_id == owner:
+                yield ChatEvent(type=event_type, chat=chat)
     except (DatabaseUnavailable, SubscriberTooSlow) as exc:
         raise ServiceUnavailable() from exc
 

@@ -71,7 +71,7 @@ class RateLimited(ServiceError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__()
-        self.retry_after: int | None = retry_after
+        self.retry_after = retry_after
 
 
 class AccessDenied(ServiceError):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
+from db.rows import CHAT_FIELDS as CHAT_FIELDS
 from db.rows import ChatRow
 
 
@@ -32,19 +33,8 @@ class ChatUpdate:
     title: str
 
 
-@dataclass(frozen=True, slots=True)
-class ChatRoom:
-    id: UUID
-    title: str
-    account_id: UUID
-    session_id: UUID
-    artist_id: UUID | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: ChatRow) -> ChatRoom:
-        return cls(**row)
+# The chat record is also the domain value: one definition of a chat's fields.
+ChatRoom = ChatRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from starlette.responses import Response
 
 from chats_api import jsoncodec
-from resolvers.models import ChatRoom, iso_timestamp
+from resolvers.models import CHAT_FIELDS, ChatRoom, iso_timestamp
 
 
 class JSONResponse(Response):
@@ -17,16 +19,23 @@ class JSONResponse(Response):
         return jsoncodec.dumps(content)
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+# The seed's ChatRoom: every field of the chat record but createdAt, in the record's order.
+_JSON_FIELDS = tuple((name, _camel(name)) for name in CHAT_FIELDS if name != "created_at")
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return iso_timestamp(value)
+    return str(value) if isinstance(value, UUID) else value
+
+
 def chat_json(chat: ChatRoom) -> dict[str, Any]:
-    """The seed's ChatRoom, keys in its order."""
-    return {
-        "id": str(chat.id),
-        "title": chat.title,
-        "accountId": str(chat.account_id),
-        "sessionId": str(chat.session_id),
-        "updatedAt": iso_timestamp(chat.updated_at),
-        "artistId": str(chat.artist_id) if chat.artist_id is not None else None,
-    }
+    return {key: _json_value(getattr(chat, name)) for name, key in _JSON_FIELDS}
 
 
 def success(**fields: Any) -> JSONResponse:

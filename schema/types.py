@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from resolvers.models import CHAT_FIELDS
 from resolvers.models import ChatRoom as ChatRoomModel
 
 
@@ -26,15 +27,7 @@ class ChatRoom:
 
     @classmethod
     def from_model(cls, chat: ChatRoomModel) -> ChatRoom:
-        return cls(
-            id=chat.id,
-            title=chat.title,
-            account_id=chat.account_id,
-            session_id=chat.session_id,
-            updated_at=chat.updated_at,
-            artist_id=chat.artist_id,
-            created_at=chat.created_at,
-        )
+        return cls(**{name: getattr(chat, name) for name in CHAT_FIELDS})
 
 
 @strawberry.input(description="Every field is optional.")

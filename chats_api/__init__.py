@@ -1,0 +1,1 @@
+"""chats-api: the app assembly, command line, settings, middleware and configuration that tie the card's folders (rest, schema, resolvers, db) together."""

@@ -21,9 +21,10 @@ from chats_api.middleware import (
     MetricsMiddleware,
     RequestIdMiddleware,
     RequestTimeout,
+    UseEngine,
 )
 from chats_api.settings import Settings
-from db.engine import bind, close_engine, create_engine, open_engine
+from db.engine import close_engine, create_engine, open_engine, use_engine
 from resolvers.auth import Authenticator
 from rest import chats as rest_chats
 from rest import docs as rest_docs
@@ -39,8 +40,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Tables hold their engine; bind here so the app that is serving owns them.
-        bind(engine)
+        # Start-up, shutdown and, in tests, whatever runs beside the lifespan use this app's engine.
+        use_engine(engine)
         await open_engine(
             engine,
             min_size=settings.db_pool_min_size,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         # Outermost first. CORS wraps the guards, so that a browser can read their 413 and 503 too.
         middleware=[
+            Middleware(UseEngine, engine=engine),
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),
             Middleware(

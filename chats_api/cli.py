@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from chats_api.settings import Settings
-from db.engine import bind, create_engine, enable_wal, sqlite_path
+from db.engine import create_engine, enable_wal, sqlite_path, use_engine
 from db.errors import DatabaseError
 from resolvers import admin
 from resolvers.errors import ServiceError
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
             return 0
-        bind(engine)
+        use_engine(engine)
         result: object = asyncio.run(_admin_action(args)())
     except ServiceError as exc:
         print(f"chats-api: {exc.message}", file=sys.stderr)

@@ -1,8 +1,8 @@
 """JSON for both edges: orjson for speed, strict where Python's `json` is lenient.
 
 `loads` refuses NaN and Infinity, invalid UTF-8 and absurd nesting with a JSONDecodeError, and
-still accepts every valid document (orjson alone refuses integers past 64 bits and lone surrogate
-escapes, which the standard library then reads).
+still accepts every valid document (orjson alone refuses lone surrogate escapes, which the
+standard library then reads; it reads integers past 64 bits as floats).
 """
 
 from __future__ import annotations

@@ -27,11 +27,27 @@ from chats_api.logs import (
     route_of,
 )
 from chats_api.metrics import LATENCY, REQUESTS
+from db.engine import ServiceEngine, restore_engine, use_engine
 from resolvers.errors import PayloadTooLarge, ServiceError, ServiceUnavailable
 from rest import errors as rest_errors
 from schema import errors as graphql_errors
 
 MAX_GRAPHQL_BODY_BYTES = 64 * 1024
+
+
+class UseEngine:
+    """Everything this app runs, requests and subscriptions included, uses its own engine."""
+
+    def __init__(self, app: ASGIApp, engine: ServiceEngine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = use_engine(self.engine)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            restore_engine(token)
 
 
 class RequestIdMiddleware:

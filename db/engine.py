@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from contextvars import ContextVar, Token
+from typing import Any, ParamSpec, TypeVar, cast
 
 import aiosqlite
 import asyncpg
@@ -18,10 +20,11 @@ from piccolo.engine.sqlite import (
     TransactionType,
     dict_factory,
 )
-from piccolo.table import Table
+from piccolo.table import Table, TableMeta
 
-from db.errors import Deadline
-from db.events import hub
+from db.errors import translate
+from db.events import EventHub
+from db.tables import TABLES
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -30,11 +33,22 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
 class LazyPostgresEngine(PostgresEngine):
-    """A PostgresEngine that does not connect when constructed.
+    """A PostgresEngine that does not connect when constructed, and carries the service's state
+    for its database: the query deadline and the hub of chat events.
 
     Piccolo's engines check the server version from `__init__`, which means importing
     `piccolo_conf` opens a connection. The pool is opened by the app's lifespan instead.
     """
+
+    __slots__ = ("deadline", "hub")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # How long one query function may take, pool wait and reconnection included, before the
+        # database counts as unavailable; a silent network would otherwise hold a request (and a
+        # pool connection) forever. Set by `open_engine`.
+        self.deadline: float | None = None
+        self.hub = EventHub()
 
     async def check_version(self) -> None:
         return None
@@ -50,11 +64,15 @@ class TidySQLiteEngine(SQLiteEngine):
     closed" (seen at shutdown after an outage); an open one holds its file until collected.
     """
 
-    __slots__ = ("_cleanups",)
+    __slots__ = ("_cleanups", "deadline", "hub")
 
     def __init__(self, path: str, **kwargs: Any) -> None:
         super().__init__(path=path, **kwargs)
         self._cleanups: set[asyncio.Future[None]] = set()
+        # No query deadline: SQLite's waits are bounded by its busy timeout.
+        self.deadline: float | None = None
+        # SQLite serves one process: its events go from the commit straight to this hub.
+        self.hub = EventHub()
 
     async def get_connection(self) -> aiosqlite.Connection:
         connection = aiosqlite.connect(**self.connection_kwargs)
@@ -157,7 +175,7 @@ def sqlite_path(url: str) -> str:
     return url.removeprefix(SQLITE_PREFIX)
 
 
-def create_engine(url: str, *, connect_timeout: float = 5.0) -> Engine[Any]:
+def create_engine(url: str, *, connect_timeout: float = 5.0) -> ServiceEngine:
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
         return TidySQLiteEngine(path=sqlite_path(url), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     if url.startswith(POSTGRES_PREFIXES):
@@ -168,12 +186,64 @@ def create_engine(url: str, *, connect_timeout: float = 5.0) -> Engine[Any]:
     )
 
 
-def bind(engine: Engine[Any]) -> None:
-    """Point every table of the app at `engine` (Piccolo tables hold their engine)."""
-    from db.tables import TABLES
+ServiceEngine = TidySQLiteEngine | LazyPostgresEngine
 
-    for table in TABLES:
-        table._meta.db = engine
+# The engine of the app serving the current request or running the current command. Piccolo
+# tables hold one engine for the whole process; ours look here first, so that two apps in one
+# process each use their own database.
+_current: ContextVar[ServiceEngine | None] = ContextVar("chats_api_engine", default=None)
+
+
+def use_engine(engine: ServiceEngine | None) -> Token[ServiceEngine | None]:
+    """Queries in this context (and the tasks it starts) run on `engine`."""
+    return _current.set(engine)
+
+
+def restore_engine(token: Token[ServiceEngine | None]) -> None:
+    _current.reset(token)
+
+
+def current_engine() -> ServiceEngine:
+    engine = _current.get()
+    if engine is None:
+        raise RuntimeError("no engine in use: call db.engine.use_engine first")
+    return engine
+
+
+class _ContextTableMeta(TableMeta):
+    @property
+    def db(self) -> Engine[Any]:
+        return _current.get() or cast(Engine[Any], TableMeta.db.fget(self))  # type: ignore[attr-defined]
+
+    @db.setter
+    def db(self, value: Engine[Any]) -> None:
+        self._db = value
+
+
+for _table in TABLES:
+    _table._meta.__class__ = _ContextTableMeta
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def query(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A query function: it runs within the current engine's deadline, and raises only the data
+    layer's errors (or an unexpected exception, which the caller treats as a bug)."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            async with asyncio.timeout(current_engine().deadline):
+                return await func(*args, **kwargs)
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    return wrapper
 
 
 def write_transaction(engine: Engine[Any]) -> Any:
@@ -185,7 +255,7 @@ def write_transaction(engine: Engine[Any]) -> Any:
 
 
 async def open_engine(
-    engine: Engine[Any],
+    engine: ServiceEngine,
     *,
     min_size: int,
     max_size: int,
@@ -194,18 +264,17 @@ async def open_engine(
     events_url: str = "",
 ) -> None:
     """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode."""
-    Deadline.seconds = query_timeout if isinstance(engine, PostgresEngine) else None
-    if isinstance(engine, PostgresEngine):
+    if isinstance(engine, LazyPostgresEngine):
+        engine.deadline = query_timeout
         await engine.start_connection_pool(
             min_size=min_size,
             max_size=max_size,
             reset=keep_session,
             statement_cache_size=statement_cache_size,
         )
-        hub.use_postgres(events_url or engine.config["dsn"])
+        engine.hub.use_postgres(events_url or engine.config["dsn"])
     elif isinstance(engine, SQLiteEngine):
         enable_wal(engine.path)
-        hub.use_postgres(None)
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -217,8 +286,8 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
-async def close_engine(engine: Engine[Any]) -> None:
-    await hub.close()
+async def close_engine(engine: ServiceEngine) -> None:
+    await engine.hub.close()
     if isinstance(engine, TidySQLiteEngine):
         await engine.wait_closed()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:

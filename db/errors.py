@@ -1,7 +1,7 @@
 """Turns SQLite's and asyncpg's exceptions into the few facts the service cares about.
 
-Every query function in `db.queries` runs under `translate_errors`, so nothing above this
-package ever sees a driver exception it would have to recognise.
+Every query function in `db.queries` runs under `db.engine.query`, which translates with
+`translate`, so nothing above this package ever sees a driver exception it would have to recognise.
 """
 
 from __future__ import annotations
@@ -64,30 +64,6 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
         return DatabaseUnavailable(type(exc).__name__)
     return exc
-
-
-class Deadline:
-    """How long one query function may take, pool wait and reconnection included, before the
-    database counts as unavailable. Set for PostgreSQL by the app's lifespan; a silent network
-    would otherwise hold a request (and a pool connection) forever. None: no deadline (SQLite,
-    whose waits are bounded by its busy timeout)."""
-
-    seconds: float | None = None
-
-
-def translate_errors(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    @functools.wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            async with asyncio.timeout(Deadline.seconds):
-                return await func(*args, **kwargs)
-        except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
-
-    return wrapper
 
 
 RETRY_ATTEMPTS = 4

@@ -118,6 +118,3 @@ class EventHub:
         if listener is not None:
             with contextlib.suppress(Exception):
                 await listener.close()
-
-
-hub = EventHub()

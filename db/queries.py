@@ -10,12 +10,11 @@ from typing import Any
 from uuid import UUID
 
 from piccolo.columns.combination import Or, Where
-from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
-from db.engine import write_transaction
-from db.errors import retry_transient, translate_errors
+from db.engine import current_engine, query, write_transaction
+from db.errors import retry_transient
 from db.rows import CHAT_FIELDS, ChatRow, KeyRow
 from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
 
@@ -28,14 +27,10 @@ _CHAT_COLUMNS = tuple(
 )
 
 
-def _engine() -> Engine[Any]:
-    return Chat._meta.db
-
-
 # Keys and accounts -----------------------------------------------------------------------------
 
 
-@translate_errors
+@query
 async def find_active_key(key_hash: str, now: datetime) -> KeyRow | None:
     row = (
         await ApiKey.select(ApiKey.id, ApiKey.account)
@@ -49,13 +44,13 @@ async def find_active_key(key_hash: str, now: datetime) -> KeyRow | None:
     return KeyRow(id=row["id"], account_id=row["account_id"]) if row else None
 
 
-@translate_errors
+@query
 async def account_kind(account_id: UUID) -> str | None:
     row = await Account.select(Account.kind).where(Account.id == account_id).first()
     return row["kind"] if row else None
 
 
-@translate_errors
+@query
 async def organizations_of(account_id: UUID) -> set[UUID]:
     """The account itself when it is an organization, plus the organizations it is a member of:
     one round trip."""
@@ -69,19 +64,19 @@ async def organizations_of(account_id: UUID) -> set[UUID]:
     return {UUID(str(row["organization"])) for row in rows}
 
 
-@translate_errors
+@query
 async def manages_artist(account_id: UUID, artist_id: UUID) -> bool:
     return await ArtistLink.exists().where(
         (ArtistLink.account == account_id) & (ArtistLink.artist == artist_id)
     )
 
 
-@translate_errors
+@query
 async def create_account(account_id: UUID, name: str, kind: str, now: datetime) -> None:
     await Account.insert(Account(id=account_id, name=name, kind=kind, created_at=now))
 
 
-@translate_errors
+@query
 async def create_key(
     key_id: UUID,
     account_id: UUID,
@@ -102,7 +97,7 @@ async def create_key(
     )
 
 
-@translate_errors
+@query
 async def revoke_key(
     now: datetime, *, key_id: UUID | None = None, key_hash: str | None = None
 ) -> bool:
@@ -116,7 +111,7 @@ async def revoke_key(
     return bool(rows) or await ApiKey.exists().where(where)
 
 
-@translate_errors
+@query
 async def add_member(
     membership_id: UUID, organization_id: UUID, member_id: UUID, now: datetime
 ) -> None:
@@ -125,7 +120,7 @@ async def add_member(
     )
 
 
-@translate_errors
+@query
 async def link_artist(link_id: UUID, account_id: UUID, artist_id: UUID, now: datetime) -> None:
     await ArtistLink.insert(
         ArtistLink(id=link_id, account=account_id, artist=artist_id, created_at=now)
@@ -138,7 +133,7 @@ async def link_artist(link_id: UUID, account_id: UUID, artist_id: UUID, now: dat
 @asynccontextmanager
 async def _writing() -> AsyncIterator[list[str]]:
     """A write transaction that collects chat events and publishes them only if it commits."""
-    engine = _engine()
+    engine = current_engine()
     events: list[str] = []
     async with write_transaction(engine):
         yield events
@@ -147,7 +142,7 @@ async def _writing() -> AsyncIterator[list[str]]:
                 await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
     if not isinstance(engine, PostgresEngine):
         for payload in events:
-            events_module.hub.deliver(payload)
+            engine.hub.deliver(payload)
 
 
 async def _select_chat(chat_id: UUID) -> ChatRow | None:
@@ -168,7 +163,7 @@ RETURNING pg_notify('{events_module.CHANNEL}', $7)
 
 
 @retry_transient
-@translate_errors
+@query
 async def insert_session_and_chat(
     *,
     session_id: UUID,
@@ -188,7 +183,7 @@ async def insert_session_and_chat(
         created_at=now,
         updated_at=now,
     )
-    engine = _engine()
+    engine = current_engine()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         # The hot path: one statement, so one round trip and atomic by itself.
         await engine.pool.execute(
@@ -220,13 +215,13 @@ async def insert_session_and_chat(
     return row
 
 
-@translate_errors
+@query
 async def get_chat(chat_id: UUID) -> ChatRow | None:
     return await _select_chat(chat_id)
 
 
 @retry_transient
-@translate_errors
+@query
 async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | None:
     """The renamed chat, or None when there is no such chat."""
     async with _writing() as events:
@@ -244,7 +239,7 @@ async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | Non
 
 
 @retry_transient
-@translate_errors
+@query
 async def delete_chat(chat_id: UUID) -> ChatRow | None:
     """Deletes the chat, and its session when no other chat is left in it. Returns the chat as it
     was, or None when there was no such chat."""
@@ -259,7 +254,7 @@ async def delete_chat(chat_id: UUID) -> ChatRow | None:
     return row
 
 
-@translate_errors
+@query
 async def list_chats(
     account_id: UUID,
     *,
@@ -286,6 +281,11 @@ async def list_chats(
     return [ChatRow(**row) for row in rows]
 
 
-@translate_errors
+@query
 async def ping() -> None:
     await Chat.raw("SELECT 1")
+
+
+def chat_events() -> AsyncIterator[tuple[events_module.EventType, ChatRow]]:
+    """Every chat event committed from now on, on the current engine."""
+    return current_engine().hub.subscribe()

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from db import queries
 from db.errors import DatabaseUnavailable, DuplicateKey
-from db.events import SubscriberTooSlow, hub
+from db.events import SubscriberTooSlow
 from resolvers.access import acting_account, can_act_for, check_artist
 from resolvers.clock import new_id, now
 from resolvers.errors import (
@@ -128,7 +128,7 @@ async def chat_events(caller: Caller, account_id: UUID | None) -> AsyncIterator[
     """Events of an account's chats (the caller's own by default), as they are committed."""
     owner = await _events_owner(caller, account_id)
     try:
-        async for event_type, chat in hub.subscribe():
+        async for event_type, chat in queries.chat_events():
             if chat.account_id == owner:
                 yield ChatEvent(type=event_type, chat=chat)
     except (DatabaseUnavailable, SubscriberTooSlow) as exc:

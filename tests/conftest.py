@@ -3,12 +3,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import httpx
 import pytest
@@ -16,9 +13,9 @@ from starlette.applications import Starlette
 
 from chats_api.app import create_app
 from chats_api.settings import Settings
-from resolvers import admin
-from tests.clients import GraphQLApi, RestApi
-from tests.databases import (
+from tests.support.api import Api
+from tests.support.apps import AppFactory, http_client, make_api
+from tests.support.databases import (
     REQUIRE_POSTGRES,
     Database,
     PgBouncer,
@@ -28,6 +25,7 @@ from tests.databases import (
     sqlite_copy,
     sqlite_template,
 )
+from tests.support.world import FAULTS, World, build_world
 
 ENGINES = ["sqlite", "postgres", "pgbouncer"]
 PROTOCOLS = ["rest", "graphql"]
@@ -88,9 +86,6 @@ def database(
     return database
 
 
-AppFactory = Callable[..., AbstractAsyncContextManager[Starlette]]
-
-
 @pytest.fixture
 def app_for(database: Database) -> AppFactory:
     """Builds the real app on the test's database, with its lifespan running."""
@@ -121,10 +116,6 @@ async def app(app_for: AppFactory) -> AsyncIterator[Starlette]:
         yield app
 
 
-def http_client(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(app) as client:
@@ -136,79 +127,14 @@ def protocol(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_api(protocol: str, client: httpx.AsyncClient) -> RestApi | GraphQLApi:
-    return RestApi(client) if protocol == "rest" else GraphQLApi(client)
-
-
 @pytest.fixture
-def api(protocol: str, client: httpx.AsyncClient) -> RestApi | GraphQLApi:
+def api(protocol: str, client: httpx.AsyncClient) -> Api:
     return make_api(protocol, client)
-
-
-@dataclass
-class World:
-    """Accounts covering every access rule.
-
-    label (organization) has members alice, carol and the artist orgband.
-    alice manages the artist band. bob and dave share nothing with anyone.
-    stranger is an artist nobody manages.
-    """
-
-    alice: UUID
-    bob: UUID
-    carol: UUID
-    dave: UUID
-    label: UUID
-    band: UUID
-    orgband: UUID
-    stranger: UUID
-    keys: dict[str, str]
 
 
 @pytest.fixture
 async def world(app: Starlette) -> World:
-    ids = {
-        "alice": await admin.create_account("Alice", "user"),
-        "bob": await admin.create_account("Bob", "user"),
-        "carol": await admin.create_account("Carol", "user"),
-        "dave": await admin.create_account("Dave", "user"),
-        "label": await admin.create_account("Label", "organization"),
-        "band": await admin.create_account("Band", "artist"),
-        "orgband": await admin.create_account("Org band", "artist"),
-        "stranger": await admin.create_account("Stranger", "artist"),
-    }
-    for member in ("alice", "carol", "orgband"):
-        await admin.add_member(str(ids["label"]), str(ids[member]))
-    await admin.link_artist(str(ids["alice"]), str(ids["band"]))
-    keys = {
-        name: await admin.create_key(str(ids[name]), f"{name}'s key")
-        for name in ("alice", "bob", "carol", "dave", "label")
-    }
-    keys["revoked"] = await admin.create_key(str(ids["alice"]), "revoked")
-    await admin.revoke_key(keys["revoked"])
-    keys["expired"] = await admin.create_key(
-        str(ids["alice"]), "expired", expires_at=datetime.now(UTC) - timedelta(seconds=1)
-    )
-    keys["future"] = await admin.create_key(
-        str(ids["alice"]), "not yet expired", expires_at=datetime.now(UTC) + timedelta(days=1)
-    )
-    return World(**{name: value for name, value in ids.items()}, keys=keys)
-
-
-FAULTS = {
-    "sqlite": (
-        "CREATE TRIGGER chats_fail BEFORE INSERT ON chats"
-        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
-        "DROP TRIGGER chats_fail;",
-    ),
-    "postgres": (
-        "CREATE FUNCTION chats_fail() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;"
-        " CREATE TRIGGER chats_fail BEFORE INSERT ON chats"
-        " FOR EACH ROW EXECUTE FUNCTION chats_fail();",
-        "DROP TRIGGER chats_fail ON chats; DROP FUNCTION chats_fail();",
-    ),
-}
+    return await build_world()
 
 
 @pytest.fixture

@@ -1,0 +1,42 @@
+"""A smoke run of the benchmark, so that the command keeps working (CI does not run it in full)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.databases import REPO, REQUIRE_POSTGRES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.usefixtures("postgres_database")
+def test_bench_command_runs() -> None:
+    if shutil.which("wrk") is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("wrk is not installed (Debian: apt-get install wrk)")
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--duration",
+            "1",
+            "--rounds",
+            "1",
+            "--connections",
+            "4",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("| 1 | 4 |")]
+    assert [line.split("|")[3].strip() for line in table] == ["floor", "rest", "graphql"]
+    assert "failures: 0" in result.stdout

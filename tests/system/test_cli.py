@@ -1,0 +1,137 @@
+"""The `chats-api` command line, run as a real process against both engines."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests.support.databases import Database, run_cli
+
+pytestmark = pytest.mark.anyio
+UUID_LINE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\n")
+KEY_LINE = re.compile(r"chats_[A-Za-z0-9_-]{43}\n")
+
+
+def ok(database: Database, *args: str) -> str:
+    result = run_cli(args, database.url)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def fails(database: Database, *args: str) -> str:
+    result = run_cli(args, database.url)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_accounts_keys_orgs_and_artists(database: Database) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada")
+    assert UUID_LINE.fullmatch(person)
+    org = ok(database, "accounts", "create", "--name", "Label", "--kind", "organization").strip()
+    artist = ok(database, "accounts", "create", "--name", "Band", "--kind", "artist").strip()
+    key = ok(database, "keys", "create", "--account", person.strip(), "--name", "laptop")
+    assert KEY_LINE.fullmatch(key)
+    assert ok(database, "orgs", "add-member", "--org", org, "--account", person.strip()) == ""
+    # Adding again changes nothing and is not an error.
+    assert ok(database, "orgs", "add-member", "--org", org, "--account", person.strip()) == ""
+    assert ok(database, "artists", "link", "--account", person.strip(), "--artist", artist) == ""
+
+
+async def test_key_is_stored_only_as_a_hash(database: Database) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    key = ok(database, "keys", "create", "--account", person).strip()
+    rows = await database.fetch("SELECT key_hash FROM api_keys")
+    assert len(rows) == 1
+    assert key not in rows[0]["key_hash"]
+    assert re.fullmatch(r"[0-9a-f]{64}", rows[0]["key_hash"])
+
+
+@pytest.mark.parametrize("by", ["key", "id"])
+async def test_revoke(database: Database, by: str) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    key = ok(database, "keys", "create", "--account", person).strip()
+    target = key
+    if by == "id":
+        target = (await database.fetch("SELECT id FROM api_keys"))[0]["id"]
+    assert ok(database, "keys", "revoke", target) == ""
+    rows = await database.fetch("SELECT revoked_at FROM api_keys")
+    assert rows[0]["revoked_at"] is not None
+    # Revoking again is not an error, and keeps the time of the first revocation.
+    assert ok(database, "keys", "revoke", target) == ""
+    assert await database.fetch("SELECT revoked_at FROM api_keys") == rows
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("keys", "create", "--account", "00000000-0000-0000-0000-000000000000"),
+            "chats-api: account 00000000-0000-0000-0000-000000000000 does not exist",
+            id="key-for-unknown-account",
+        ),
+        pytest.param(
+            ("keys", "create", "--account", "nope"),
+            "chats-api: account must be a valid UUID",
+            id="key-for-malformed-id",
+        ),
+        pytest.param(
+            ("keys", "revoke", "chats_nope"), "chats-api: no such key", id="revoke-unknown"
+        ),
+        pytest.param(
+            ("keys", "revoke", str(uuid.UUID(int=1))),
+            "chats-api: no such key",
+            id="revoke-unknown-id",
+        ),
+    ],
+)
+def test_bad_arguments(database: Database, args: tuple[str, ...], message: str) -> None:
+    assert fails(database, *args) == message
+
+
+def test_wrong_kinds(database: Database) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    other = ok(database, "accounts", "create", "--name", "Bob").strip()
+    assert fails(database, "orgs", "add-member", "--org", person, "--account", other) == (
+        f"chats-api: org {person} is a user account, not an organization"
+    )
+    assert fails(database, "artists", "link", "--account", person, "--artist", other) == (
+        f"chats-api: artist {other} is a user account, not an artist"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(
+            ["accounts", "create", "--name", "x", "--kind", "robot"],
+            "invalid choice: 'robot'",
+            id="kind",
+        ),
+        pytest.param(
+            ["accounts", "create"], "the following arguments are required: --name", id="missing"
+        ),
+        pytest.param(["keys"], "the following arguments are required: action", id="no-action"),
+        pytest.param(["nonsense"], "invalid choice: 'nonsense'", id="command"),
+    ],
+)
+def test_usage_errors_are_one_line(database: Database, args: list[str], fragment: str) -> None:
+    result = run_cli(args, database.url)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert fragment in line
+    assert line.startswith("chats-api")
+
+
+def test_bad_database_url_is_one_line() -> None:
+    result = run_cli(["accounts", "create", "--name", "x"], "mysql://nowhere")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "chats-api: DATABASE_URL must start with sqlite:/// or postgresql://"
+        " (got a value starting with 'mysql')"
+    ]

@@ -1,0 +1,198 @@
+"""Live chat events over graphql-transport-ws, across processes through PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.databases import Database, run_cli
+from tests.support.servers import serving
+from tests.support.world import World
+from tests.support.ws import GraphQLSocket, graphql_socket
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def provision(database: Database) -> dict[str, str]:
+    """Alice and Carol share an organization; Dave is an outsider."""
+
+    def cli(*args: str) -> str:
+        result = run_cli(args, database.url)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    ids = {name: cli("accounts", "create", "--name", name) for name in ("alice", "carol", "dave")}
+    org = cli("accounts", "create", "--name", "label", "--kind", "organization")
+    for member in ("alice", "carol"):
+        cli("orgs", "add-member", "--org", org, "--account", ids[member])
+    keys = {f"{name}-key": cli("keys", "create", "--account", ids[name]) for name in ids}
+    return {**ids, **keys}
+
+
+@pytest.fixture
+def two_servers(database: Database) -> Iterator[tuple[str, str]]:
+    """Two server processes on one database (on SQLite, one process is the whole deployment)."""
+    with ExitStack() as stack:
+        first = stack.enter_context(serving(database))
+        second = stack.enter_context(serving(database)) if database.engine == "postgres" else first
+        yield first, second
+
+
+async def subscribed(socket: GraphQLSocket, key: str, account: str | None = None) -> None:
+    assert await socket.init({"x-api-key": key}) == {"type": "connection_ack"}
+    await socket.subscribe(variables={"accountId": account} if account else None)
+
+
+async def test_events_reach_subscribers_in_another_process(
+    database: Database, two_servers: tuple[str, str]
+) -> None:
+    people = provision(database)
+    listening, writing = two_servers
+    async with (
+        graphql_socket(listening) as own,
+        graphql_socket(listening) as fellow,
+        graphql_socket(listening) as outsider,
+        httpx.AsyncClient(base_url=writing, headers={"x-api-key": people["alice-key"]}) as rest,
+    ):
+        await subscribed(own, people["alice-key"])
+        await subscribed(fellow, people["carol-key"], account=people["alice"])
+        await subscribed(outsider, people["dave-key"])
+        # The subscription is live once the server acknowledged a first change of the outsider's.
+        async with httpx.AsyncClient(base_url=listening) as other:
+            await other.post("/api/chats", headers={"x-api-key": people["dave-key"]})
+        assert (await outsider.next_event())["type"] == "CREATED"
+
+        created = (await rest.post("/api/chats", json={"topic": "Tour"})).json()["chat"]
+        renamed = (
+            await rest.patch("/api/chats", json={"chatId": created["id"], "topic": "Tour 2027"})
+        ).json()["chat"]
+        assert (
+            await rest.request("DELETE", "/api/chats", json={"chatId": created["id"]})
+        ).status_code == 200
+
+        for socket in (own, fellow):
+            events = [await socket.next_event() for _ in range(3)]
+            assert events == [
+                {"type": "CREATED", "chat": created},
+                {"type": "UPDATED", "chat": renamed},
+                {"type": "DELETED", "chat": renamed},
+            ]
+        # The outsider saw none of Alice's: its next event is its own next chat.
+        async with httpx.AsyncClient(base_url=listening) as other:
+            mine = (
+                await other.post("/api/chats", headers={"x-api-key": people["dave-key"]})
+            ).json()
+        assert (await outsider.next_event())["chat"] == mine["chat"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({}, id="no-key"),
+        pytest.param({"x-api-key": "chats_unknown"}, id="unknown-key"),
+        pytest.param({"authorization": "Basic abc"}, id="wrong-scheme"),
+    ],
+)
+async def test_connection_without_a_valid_key_is_refused(
+    database: Database, world: World, payload: dict[str, str]
+) -> None:
+    with serving(database) as base:
+        async with graphql_socket(base) as socket:
+            with pytest.raises(ConnectionClosed) as closed:
+                await socket.init(payload)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_bearer_key_in_connection_params(database: Database) -> None:
+    people = provision(database)
+    with serving(database) as base:
+        async with graphql_socket(base) as socket:
+            ack = await socket.init({"Authorization": f"Bearer {people['alice-key']}"})
+            assert ack == {"type": "connection_ack"}
+
+
+async def test_subscribing_to_a_foreign_account_is_forbidden(database: Database) -> None:
+    people = provision(database)
+    with serving(database) as base:
+        async with graphql_socket(base) as socket:
+            await subscribed(socket, people["dave-key"], account=people["alice"])
+            message = await socket.receive()
+    # Refused once the stream starts: a `next` carrying the error (then `complete`).
+    assert message["type"] == "next"
+    assert message["payload"]["data"] is None
+    [error] = message["payload"]["errors"]
+    assert error["message"] == "Access denied to specified accountId"
+    assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_subscriptions_per_connection_are_bounded(database: Database) -> None:
+    people = provision(database)
+    with serving(database) as base:
+        async with graphql_socket(base) as socket:
+            assert await socket.init({"x-api-key": people["alice-key"]}) == {
+                "type": "connection_ack"
+            }
+            for _ in range(10):
+                await socket.subscribe()
+            over = await socket.subscribe()
+            message = await socket.receive()
+    assert message == {
+        "id": over,
+        "type": "error",
+        "payload": [{"message": "Subscription limit reached"}],
+    }
+
+
+async def first_event(
+    socket: GraphQLSocket, client: httpx.AsyncClient, key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Creates chats until the subscription, once live on the server, reports one; returns the
+    event and every chat created meanwhile."""
+    created = []
+    for _ in range(50):
+        response = await client.post("/api/chats", headers={"x-api-key": key})
+        created.append(response.json()["chat"])
+        try:
+            async with asyncio.timeout(0.2):
+                return await socket.next_event(), created
+        except TimeoutError:
+            continue
+    raise AssertionError("no event arrived")
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_losing_the_listen_connection_ends_the_stream_with_an_error(
+    database: Database,
+) -> None:
+    """A subscriber must not go deaf when its worker's LISTEN connection dies (a database
+    restart, a failover): its stream ends with SERVICE_UNAVAILABLE, and subscribing again works."""
+    people = provision(database)
+    key = people["alice-key"]
+    with serving(database) as base:
+        async with graphql_socket(base) as socket, httpx.AsyncClient(base_url=base) as client:
+            await subscribed(socket, key)
+            event, created = await first_event(socket, client, key)
+            assert event["type"] == "CREATED"
+            assert event["chat"] in created
+            await database.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+            message = await socket.receive()
+            while message["type"] == "next" and "errors" not in message["payload"]:
+                message = await socket.receive()  # events that left before the cut
+            assert message["type"] == "next"
+            [error] = message["payload"]["errors"]
+            assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            assert (await socket.receive())["type"] == "complete"
+            # Subscribing again opens a new LISTEN connection, and events flow again.
+            await socket.subscribe()
+            event, created = await first_event(socket, client, key)
+            assert event["chat"] in created

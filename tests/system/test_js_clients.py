@@ -1,0 +1,71 @@
+"""Real JavaScript clients against a running server: Apollo Client 4 as the frontends use it, and
+the graphql-http package's GraphQL-over-HTTP audit. Node packages come from tests/js's lock file
+(`npm ci --prefix tests/js`, which .ci/run does)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import REQUIRE_POSTGRES, Database
+from tests.support.servers import provision, serving
+
+pytestmark = pytest.mark.slow
+JS = Path(__file__).parent.parent / "js"
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    executable = shutil.which("node")
+    if executable is None or not (JS / "node_modules" / "@apollo" / "client").exists():
+        reason = "Node.js and `npm ci --prefix tests/js` are needed"
+        if REQUIRE_POSTGRES:  # in CI everything must run
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return executable
+
+
+def run_node(node: str, script: str, *args: str) -> object:
+    result = subprocess.run(
+        [node, script, *args], cwd=JS, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+def test_apollo_client(node: str, database: Database) -> None:
+    account, key = provision(database)
+    with serving(database) as base:
+        seen = run_node(node, "apollo.mjs", f"{base}/graphql", key)
+    assert isinstance(seen, dict)
+    # createChat twice with the same chatId: one ChatRoom in Apollo's normalized cache.
+    assert seen["sameChat"] is True
+    assert len(seen["chatRoomsInCache"]) == 1
+    assert seen["readBack"]["title"] == "Apollo"
+    assert seen["readBack"]["accountId"] == account
+    # fetchMore through `chats`, two at a time, merged by relayStylePagination.
+    assert seen["pages"] == 3
+    assert seen["pagedTitles"] == ["page 3", "page 2", "page 1", "page 0", "Apollo"]
+    # Errors reach Apollo as GraphQL errors (HTTP 200), with the code in extensions.
+    assert seen["errorIsGraphQL"] is True
+    assert seen["errorCode"] == "FORBIDDEN"
+    assert seen["errorMessage"] == "Access denied to specified accountId"
+    # Automatic persisted queries: hash only, PersistedQueryNotFound, the document once, then
+    # hash only again.
+    assert seen["persistedRequests"] == ["hash", "query+hash", "hash"]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_graphql_over_http_audit(node: str, database: Database) -> None:
+    with serving(database) as base:
+        results = run_node(node, "audit.mjs", f"{base}/graphql")
+    assert isinstance(results, list)
+    assert len(results) > 50
+    failed = [r for r in results if r["status"] != "ok"]
+    # Every MUST and every SHOULD passes; the README says so, and lists any that stops passing.
+    assert failed == []

@@ -30,7 +30,7 @@ from rest import chats as rest_chats
 from rest import docs as rest_docs
 from rest import health as rest_health
 from rest.errors import EXCEPTION_HANDLERS
-from schema.http import graphql_app
+from schema.http import graphiql_assets, graphql_app
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *metrics.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            graphiql_assets(),
         ],
         # Outermost first. CORS wraps the guards, so that a browser can read their 413 and 503 too.
         middleware=[

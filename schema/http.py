@@ -1,27 +1,45 @@
-"""The ASGI app that serves /graphql (HTTP and WebSocket) with our context."""
+"""The ASGI app that serves /graphql (HTTP and WebSocket) with our context, and the GraphiQL page
+with its assets."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from cachetools import LRUCache
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from chats_api import jsoncodec
 from resolvers.errors import ServiceError
 from schema.context import Context
+from schema.errors import BAD_USER_INPUT
 from schema.schema import build_schema
+
+GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
+# The playground loads everything from the service itself, and nothing else may run on it.
+# Styles may also be inline: GraphiQL's dialogs inject a <style> element at run time (through
+# react-remove-scroll-bar, with no way to give it a nonce); its fonts are data: URLs in its CSS.
+GRAPHIQL_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
@@ -41,10 +59,24 @@ def _is_request_error(result: GraphQLHTTPResponse) -> bool:
     return result.get("data") is None and bool(errors) and all("path" not in e for e in errors)
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON text frames; `graphql-ws` (Apollo's GraphQLWsLink,
+    GraphiQL, urql, Relay) closes the socket on a binary one, which Strawberry sends whenever
+    `encode_json` gives bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(jsoncodec.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """GraphQL over HTTP. With `Accept: application/graphql-response+json` it answers in that media
     type and refuses bad documents with 400, as the GraphQL-over-HTTP spec recommends; with
     `application/json` every GraphQL error stays at 200, which Apollo Client 4 needs."""
+
+    websocket_adapter_class = TextFrames
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,9 +105,35 @@ class GraphQLApp(GraphQL[Context, None]):
             elif hashlib.sha256(request_data.query.encode()).hexdigest() == digest:
                 self.persisted_queries[digest] = request_data.query
             else:
-                return _error_result("provided sha does not match query", "BAD_USER_INPUT")
-        return await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
+                return _error_result("provided sha does not match query", BAD_USER_INPUT)
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as refusal:
+            # Strawberry refuses these in plain text; clients read errors from a JSON body.
+            cause = refusal.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.MUTATION
+                and request_adapter.method == "GET"
+            ):
+                sub_response.status_code = 405
+                sub_response.headers["Allow"] = "POST"
+            elif not (
+                isinstance(cause, CannotGetOperationTypeError)
+                and isinstance(request_data.operation_name, str)
+            ):
+                # Not a well-formed request (no query, an operationName that is not a string):
+                # Strawberry's status. An unknown operation name is answered like other
+                # document errors, by the media type the client accepts.
+                sub_response.status_code = refusal.status_code
+            return _error_result(refusal.reason, BAD_USER_INPUT)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(
+            (GRAPHIQL / "index.html").read_bytes(),
+            headers={"Content-Security-Policy": GRAPHIQL_CSP},
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -92,7 +150,7 @@ class GraphQLApp(GraphQL[Context, None]):
         if sub_response.media_type != GRAPHQL_RESPONSE:
             return super().create_response(response_data, sub_response)
         status = sub_response.status_code or 200
-        if isinstance(response_data, dict) and _is_request_error(response_data):
+        if status == 200 and isinstance(response_data, dict) and _is_request_error(response_data):
             response_data = cast(
                 GraphQLHTTPResponse, {k: v for k, v in response_data.items() if k != "data"}
             )
@@ -126,6 +184,11 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": exc.message}) from exc
         unset: UnsetType = UNSET
         return unset
+
+
+def graphiql_assets() -> Mount:
+    """The playground's scripts and styles, shipped in this package (see graphiql/vendor.sh)."""
+    return Mount("/graphiql", StaticFiles(directory=GRAPHIQL), name="graphiql")
 
 
 def graphql_app() -> GraphQLApp:

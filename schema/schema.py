@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
     max_aliases,
     query_depth_limiter,
@@ -60,6 +61,27 @@ class SafeParserCache(ParserCache):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )
+        yield
+
+
+class OperationNameRequired(SchemaExtension):
+    """A document of several operations must name the one to run: GraphQL over HTTP makes that a
+    request error (Strawberry would run the first). Listed after ValidationCache, whose errors
+    it keeps."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if (
+            # `operation_name` falls back to the first operation's; this is what was sent.
+            context._provided_operation_name is None
+            and not context.pre_execution_errors
+            and document is not None
+            and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+        ):
+            context.pre_execution_errors = [
+                GraphQLError("Must provide operation name if query contains multiple operations.")
+            ]
         yield
 
 
@@ -111,12 +133,15 @@ class Query:
 
 @strawberry.type
 class Mutation:
+    # Root fields are nullable (as GitHub's, Shopify's and PostGraphile's): in a document of several
+    # mutations, one that fails is null with its error and the committed ones keep their data.
+
     @strawberry.mutation(
         description="Create a chat room (and its session). Same rules as POST /api/chats."
     )
     async def create_chat(
         self, info: Info[Context, None], input: CreateChatInput | None = strawberry.UNSET
-    ) -> CreateChatPayload:
+    ) -> CreateChatPayload | None:
         caller = await info.context.caller()
         payload = input.payload() if input else {}
         chat = await chat_cases.create_chat(caller, parse_new_chat(payload))
@@ -127,7 +152,7 @@ class Mutation:
     )
     async def update_chat(
         self, info: Info[Context, None], input: UpdateChatInput
-    ) -> UpdateChatPayload:
+    ) -> UpdateChatPayload | None:
         caller = await info.context.caller()
         chat = await chat_cases.update_chat(caller, parse_chat_update(input.payload()))
         return UpdateChatPayload(chat=ChatRoom.from_model(chat))
@@ -135,7 +160,7 @@ class Mutation:
     @strawberry.mutation(description="Delete a chat. Same as DELETE /api/chats.")
     async def delete_chat(
         self, info: Info[Context, None], input: DeleteChatInput
-    ) -> DeleteChatPayload:
+    ) -> DeleteChatPayload | None:
         caller = await info.context.caller()
         chat = await chat_cases.delete_chat(caller, parse_uuid(input.chat_id, "chatId"))
         return DeleteChatPayload(chat_id=chat.id)
@@ -182,6 +207,7 @@ def build_schema() -> Schema:
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: SafeParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        OperationNameRequired,
     ]
     return Schema(
         query=Query,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -46,11 +47,12 @@ def test_committed_schema_matches_the_code() -> None:
 def test_schema_has_the_contracts_shape() -> None:
     text = sdl()
     for line in [
-        "createChat(input: CreateChatInput): CreateChatPayload!",
+        # Mutation root fields are nullable: a failed one does not hide the others' data.
+        "createChat(input: CreateChatInput): CreateChatPayload\n",
         "chat(id: UUID!): ChatRoom",
         "chats(first: Int = 20, after: String, accountId: UUID, artistId: UUID): ChatRoomConnection!",  # noqa: E501
-        "updateChat(input: UpdateChatInput!): UpdateChatPayload!",
-        "deleteChat(input: DeleteChatInput!): DeleteChatPayload!",
+        "updateChat(input: UpdateChatInput!): UpdateChatPayload\n",
+        "deleteChat(input: DeleteChatInput!): DeleteChatPayload\n",
         "chatEvents(accountId: UUID): ChatEvent!",
         "enum ChatEventType {\n  CREATED\n  UPDATED\n  DELETED\n}",
     ]:
@@ -224,10 +226,116 @@ async def test_empty_list(graphql: GraphQLApi, world: World) -> None:
     }
 
 
-async def test_graphiql_page(client: httpx.AsyncClient) -> None:
+async def test_graphiql_page_and_its_assets_come_from_the_service(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
-    assert "graphiql" in response.text.lower()
+    assert response.headers["content-security-policy"].startswith("default-src 'self';")
+    assert "script-src" not in response.headers["content-security-policy"]  # 'self' only
+    page = response.text
+    # Nothing inline for the CSP to block.
+    assert "<script>" not in page
+    assert "<style>" not in page
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert len(assets) == 9
+    types = {".js": "javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+    for asset in assets:
+        assert asset.startswith("/graphiql/"), asset  # never another origin
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert types[asset[asset.rindex(".") :]] in served.headers["content-type"], asset
+
+
+async def test_graphiql_licenses_ship_with_its_assets(client: httpx.AsyncClient) -> None:
+    versions = await client.get("/graphiql/vendor/licenses/VERSIONS")
+    assert versions.status_code == 200
+    for package in ("react", "react-dom", "graphiql", "@graphiql/plugin-explorer"):
+        assert f"{package}@" in versions.text
+        license_file = package.replace("/", "-")
+        assert (await client.get(f"/graphiql/vendor/licenses/{license_file}.LICENSE")).text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            {"query": "query A { __typename } query B { __typename }"},
+            "Must provide operation name if query contains multiple operations.",
+            id="several-operations-no-name",
+        ),
+        pytest.param(
+            {"query": "query A { __typename }", "operationName": "Three"},
+            'Unknown operation named "Three".',
+            id="unknown-operation-name",
+        ),
+    ],
+)
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+async def test_request_errors_are_json_with_a_code(
+    client: httpx.AsyncClient, body: dict[str, Any], message: str, accept: str
+) -> None:
+    response = await client.post("/graphql", json=body, headers={"accept": accept})
+    # Apollo needs 200 with application/json; the newer media type says 400 for request errors.
+    assert response.status_code == (200 if accept == "application/json" else 400)
+    assert response.headers["content-type"].startswith(accept)
+    errors = response.json()["errors"]
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+        (message, "BAD_USER_INPUT")
+    ]
+    assert response.json().get("data") is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"qeury": "{ __typename }"}, id="no-query"),
+        pytest.param({"query": "{ __typename }", "operationName": 5}, id="operation-name-a-number"),
+    ],
+)
+async def test_a_malformed_request_is_400_json(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await client.post("/graphql", json=body)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_named_operation_of_several_runs(client: httpx.AsyncClient) -> None:
+    body = {"query": "query A { a: __typename } query B { b: __typename }", "operationName": "B"}
+    response = await client.post("/graphql", json=body)
+    assert response.json() == {"data": {"b": "Query"}}
+
+
+async def test_a_mutation_over_get_is_405(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.get(
+        "/graphql",
+        params={"query": 'mutation { createChat(input: {topic: "x"}) { chat { id } } }'},
+        headers={"x-api-key": world.keys["alice"]},
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_failed_mutation_leaves_the_committed_ones_visible(
+    graphql: GraphQLApi, database: Database, world: World
+) -> None:
+    document = f"""mutation {{
+      first: createChat(input: {{topic: "kept"}}) {{ chat {{ id title }} }}
+      second: createChat(input: {{accountId: "{world.bob}"}}) {{ chat {{ id }} }}
+    }}"""
+    body = await run(graphql, document, None, world.keys["alice"])
+    assert body["data"]["first"]["chat"]["title"] == "kept"
+    assert body["data"]["second"] is None
+    [error] = body["errors"]
+    assert error["path"] == ["second"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    stored = await database.chat(body["data"]["first"]["chat"]["id"])
+    assert stored is not None
+    assert await database.counts() == {"sessions": 1, "chats": 1}
 
 
 async def test_introspection_without_a_key(client: httpx.AsyncClient) -> None:

@@ -42,6 +42,8 @@ class GraphQLSocket:
     async def receive(self) -> dict[str, Any]:
         async with asyncio.timeout(WAIT_SECONDS):
             raw = await self.connection.recv()
+        # The protocol's messages are JSON text frames; graphql-ws closes the socket on bytes.
+        assert isinstance(raw, str), f"a binary frame: {raw!r}"
         return json.loads(raw)  # type: ignore[no-any-return]
 
     async def next_event(self) -> dict[str, Any]:

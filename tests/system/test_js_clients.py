@@ -1,5 +1,6 @@
-"""Real JavaScript clients against a running server: Apollo Client 4 as the frontends use it, and
-the graphql-http package's GraphQL-over-HTTP audit. Node packages come from tests/js's lock file
+"""Real JavaScript clients against a running server: Apollo Client 4 as the frontends use it
+(HttpLink, and GraphQLWsLink over graphql-ws for subscriptions), graphql-ws's own client, and the
+graphql-http package's GraphQL-over-HTTP audit. Node packages come from tests/js's lock file
 (`npm ci --prefix tests/js`, which .ci/run does)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import REQUIRE_POSTGRES, Database
+from tests.support.databases import REPO, REQUIRE_POSTGRES, Database
 from tests.support.servers import provision, serving
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ def node() -> str:
 
 def run_node(node: str, script: str, *args: str) -> object:
     result = subprocess.run(
-        [node, script, *args], cwd=JS, capture_output=True, text=True, timeout=60
+        [node, script, *args], cwd=JS, capture_output=True, text=True, timeout=90
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -60,6 +61,25 @@ def test_apollo_client(node: str, database: Database) -> None:
     assert seen["persistedRequests"] == ["hash", "query+hash", "hash"]
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+def test_apollo_subscriptions_over_graphql_ws(node: str, database: Database) -> None:
+    _, key = provision(database)
+    with serving(database) as base:
+        seen = run_node(node, "subscriptions.mjs", f"{base}/graphql", key)
+    assert isinstance(seen, dict)
+    # Subscribed with GraphQLWsLink, then created, renamed and deleted with Apollo mutations.
+    assert seen["events"] == [
+        {"type": "CREATED", "title": "Live"},
+        {"type": "UPDATED", "title": "Live v2"},
+        {"type": "DELETED", "title": "Live v2"},
+    ]
+    # graphql-ws never closed the socket for a protocol error (4004: a binary frame, say).
+    assert all(code < 4000 for code in seen["closes"]), seen["closes"]
+    # A bad key in connectionParams: refused at connection_init, no subscription.
+    assert seen["badKey"]["received"] is False
+    assert seen["badKey"]["code"] == 4403
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_graphql_over_http_audit(node: str, database: Database) -> None:
     with serving(database) as base:
@@ -69,3 +89,37 @@ def test_graphql_over_http_audit(node: str, database: Database) -> None:
     failed = [r for r in results if r["status"] != "ok"]
     # Every MUST and every SHOULD passes; the README says so, and lists any that stops passing.
     assert failed == []
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    executable = shutil.which("chromium")
+    if executable is None:
+        reason = "Debian's chromium is needed (apt-get install chromium)"
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return executable
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_graphiql_in_chromium(node: str, chromium: str, database: Database) -> None:
+    """The playground in a real browser that can reach nothing but 127.0.0.1: the key in the
+    headers pane, a createChat run, and a subscription that shows a chat created through REST.
+    Screenshots go to test-artifacts/graphiql/."""
+    _, key = provision(database)
+    artifacts = REPO / "test-artifacts" / "graphiql"
+    with serving(database) as base:
+        seen = run_node(node, "graphiql.mjs", base, key, str(artifacts))
+    assert isinstance(seen, dict)
+    assert seen["offsite"] == []  # every script, style and font came from the service
+    assert seen["csp"].startswith("default-src 'self';")
+    blocked = [e for e in seen["consoleErrors"] if "Content Security Policy" in e]
+    assert blocked == []
+    assert seen["pageErrors"] == []
+    assert '"createChat"' in seen["mutation"]
+    assert '"From GraphiQL"' in seen["mutation"]
+    assert '"CREATED"' in seen["event"]
+    assert '"From REST"' in seen["event"]
+    for name in ("graphiql-create-chat.png", "graphiql-subscription.png"):
+        assert (artifacts / name).stat().st_size > 10_000

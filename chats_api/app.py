@@ -5,9 +5,13 @@ Run it with `chats-api serve`, or `uvicorn --factory chats_api.app:create_app`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,6 +29,7 @@ from chats_api.middleware import (
 )
 from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
+from db.shared import SharedState
 from resolvers.auth import Authenticator
 from rest import chats as rest_chats
 from rest import docs as rest_docs
@@ -33,10 +38,37 @@ from rest.errors import EXCEPTION_HANDLERS
 from schema.http import graphiql_assets, graphql_app
 
 
+def _drain_on_sigterm(app: Starlette, seconds: float) -> None:
+    """On SIGTERM, /readyz answers 503 at once, and requests are still served for `seconds`
+    before the server's own graceful shutdown (uvicorn's handler) begins: time for a load
+    balancer's health check to take the replica out before its listening socket closes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    graceful = signal.getsignal(signal.SIGTERM)
+    if not callable(graceful):
+        return  # nobody shuts down gracefully on SIGTERM here (tests driving the app in-process)
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm(sig: int, frame: FrameType | None) -> None:
+        if app.state.draining:
+            graceful(sig, frame)
+            return
+        app.state.draining = True
+        logger.info("SIGTERM: draining for %s s, then shutting down", seconds)
+        loop.call_soon_threadsafe(loop.call_later, seconds, graceful, sig, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     engine = create_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
+    shared = (
+        SharedState(settings.redis_url, timeout=settings.redis_timeout)
+        if settings.redis_url
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,12 +86,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Everything made at start-up lives as long as the process: keep it out of the garbage
         # collector's scans, which otherwise grow with the size of the schema and the imports.
         gc.freeze()
+        _drain_on_sigterm(app, settings.drain_seconds)
         try:
             yield
         finally:
             await close_engine(engine)
+            if shared is not None:
+                await shared.close()
 
-    graphql = graphql_app()
+    graphql = graphql_app(shared)
     app = Starlette(
         routes=[
             *rest_chats.routes,
@@ -90,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    app.state.authenticator = Authenticator(settings.rate_limit)
+    app.state.authenticator = Authenticator(settings.rate_limit, shared)
     app.state.engine = engine
+    app.state.draining = False
     return app

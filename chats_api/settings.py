@@ -52,6 +52,13 @@ class Settings:
     # Longest any HTTP request may run before it is cancelled and answered 503.
     request_timeout: float = 10.0
     log_level: str = "INFO"
+    # Redis for what replicas must agree on (rate limits, persisted queries); empty: in-process.
+    redis_url: str = ""
+    # Longest a request waits for Redis before going on without it.
+    redis_timeout: float = 0.25
+    # After SIGTERM, how long /readyz answers 503 while requests are still served, so that a load
+    # balancer stops sending new ones before the listening socket closes.
+    drain_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,4 +74,7 @@ class Settings:
             db_statement_cache_size=_int("DB_STATEMENT_CACHE_SIZE", 100),
             events_database_url=os.environ.get("EVENTS_DATABASE_URL", ""),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            redis_url=os.environ.get("REDIS_URL", ""),
+            redis_timeout=_float("REDIS_TIMEOUT", 0.25),
+            drain_seconds=_float("DRAIN_SECONDS", 0.0),
         )

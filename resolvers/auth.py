@@ -6,18 +6,22 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from cachetools import TTLCache
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db import queries
+from db.shared import SharedState
 from resolvers.clock import now
 from resolvers.errors import AmbiguousCredentials, RateLimited, Unauthenticated
 from resolvers.models import Caller
 from resolvers.usecase import use_case
+
+T = TypeVar("T")
 
 # A recognisable prefix lets secret scanners spot leaked keys.
 KEY_PREFIX = "chats_"
@@ -50,14 +54,18 @@ KEY_CACHE_SIZE = 10_000
 class Authenticator:
     """Turns the credentials of a request into a Caller, then spends one unit of its rate limit.
 
-    The limit is counted in this process's memory: with N workers a key gets up to N times the
-    limit. Valid keys are remembered for KEY_CACHE_SECONDS; unknown ones are asked for every time
-    (caching them would let anyone fill the cache).
+    The limit is a sliding window counter (it never lets twice the budget through at a window's
+    edge). With `shared` (Redis) one budget per key holds across every worker and replica, and
+    fails open while Redis is away; without it the limit is counted in this process's memory, and
+    N workers give a key up to N times the limit. Valid keys are remembered for
+    KEY_CACHE_SECONDS; unknown ones are asked for every time (caching them would let anyone fill
+    the cache).
     """
 
-    def __init__(self, rate_limit: str = "") -> None:
+    def __init__(self, rate_limit: str = "", shared: SharedState | None = None) -> None:
         self._limit: RateLimitItem | None = parse(rate_limit) if rate_limit else None
         self._limiter: SlidingWindowCounterRateLimiter | None = None
+        self._shared = shared
         self._valid_keys: TTLCache[str, Caller] = TTLCache(KEY_CACHE_SIZE, KEY_CACHE_SECONDS)
 
     @use_case()
@@ -81,12 +89,30 @@ class Authenticator:
         await self._spend(caller)
         return caller
 
+    def _storage(self) -> Storage:
+        if self._shared is None:
+            return MemoryStorage()
+        return RedisStorage(
+            "async+redis://",  # the connection comes from the shared pool
+            implementation="redispy",
+            key_prefix="chats_api:limits",
+            connection_pool=self._shared.pool,  # type: ignore[arg-type]  # typed as options
+        )
+
     async def _spend(self, caller: Caller) -> None:
         if self._limit is None:
             return
         if self._limiter is None:
-            self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
-        identity = str(caller.key_id)
-        if not await self._limiter.hit(self._limit, identity):
-            stats = await self._limiter.get_window_stats(self._limit, identity)
-            raise RateLimited(retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+            self._limiter = SlidingWindowCounterRateLimiter(self._storage())
+        limiter, limit, identity = self._limiter, self._limit, str(caller.key_id)
+        if await self._guarded(lambda: limiter.hit(limit, identity), fallback=True):
+            return
+        stats = await self._guarded(lambda: limiter.get_window_stats(limit, identity), None)
+        reset_in = stats.reset_time - time.time() if stats is not None else 1
+        raise RateLimited(retry_after=max(1, math.ceil(reset_in)))
+
+    async def _guarded(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+        """In memory, as it is; in Redis, failing open to `fallback` while Redis is away."""
+        if self._shared is None:
+            return await operation()
+        return await self._shared.run(lambda _: operation(), fallback)

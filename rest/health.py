@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from resolvers.errors import ServiceUnavailable
 from resolvers.health import database_ready
 from rest.responses import success
 
@@ -16,7 +17,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The database answers; 503 (in the usual envelope, with Retry-After) otherwise."""
+    """The database answers and the process is not shutting down; 503 (in the usual envelope,
+    with Retry-After) otherwise."""
+    if request.app.state.draining:
+        raise ServiceUnavailable()
     await database_ready()
     return success()
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from cachetools import LRUCache
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -27,9 +26,11 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from chats_api import jsoncodec
+from db.shared import SharedState
 from resolvers.errors import ServiceError
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT
+from schema.persisted import PersistedQueries
 from schema.schema import build_schema
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
@@ -45,7 +46,6 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-PERSISTED_QUERIES = 1000
 
 
 def _error_result(message: str, code: str) -> ExecutionResult:
@@ -78,10 +78,11 @@ class GraphQLApp(GraphQL[Context, None]):
 
     websocket_adapter_class = TextFrames
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, persisted_queries: PersistedQueries | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        # Automatic persisted queries: documents by their SHA-256, the most recently used kept.
-        self.persisted_queries: LRUCache[str, str] = LRUCache(PERSISTED_QUERIES)
+        self.persisted_queries = persisted_queries or PersistedQueries()
 
     async def execute_single(
         self,
@@ -98,12 +99,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if isinstance(persisted, dict):
             digest = str(persisted.get("sha256Hash", ""))
             if request_data.query is None:
-                query = self.persisted_queries.get(digest)
+                query = await self.persisted_queries.get(digest)
                 if query is None:
                     return _error_result("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
                 request_data.query = query
             elif hashlib.sha256(request_data.query.encode()).hexdigest() == digest:
-                self.persisted_queries[digest] = request_data.query
+                await self.persisted_queries.put(digest, request_data.query)
             else:
                 return _error_result("provided sha does not match query", BAD_USER_INPUT)
         try:
@@ -191,9 +192,10 @@ def graphiql_assets() -> Mount:
     return Mount("/graphiql", StaticFiles(directory=GRAPHIQL), name="graphiql")
 
 
-def graphql_app() -> GraphQLApp:
+def graphql_app(shared: SharedState | None = None) -> GraphQLApp:
     return GraphQLApp(
         build_schema(),
+        persisted_queries=PersistedQueries(shared),
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),

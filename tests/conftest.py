@@ -25,6 +25,7 @@ from tests.support.databases import (
     sqlite_copy,
     sqlite_template,
 )
+from tests.support.redis import TEST_REDIS_URL, flush, redis_unreachable
 from tests.support.world import FAULTS, World, build_world
 
 ENGINES = ["sqlite", "postgres", "pgbouncer"]
@@ -68,6 +69,19 @@ def pgbouncer(postgres_database: Database) -> Iterator[PgBouncer]:
         yield bouncer
     finally:
         bouncer.stop()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The machine's Redis, on the tests' own database number, empty for the test."""
+    reason = redis_unreachable()
+    if reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    flush()
+    yield TEST_REDIS_URL
+    flush()
 
 
 @pytest.fixture(params=ENGINES)

@@ -39,12 +39,15 @@ _running: dict[str, subprocess.Popen[str]] = {}
 _terminated: set[str] = set()
 
 
-@contextmanager
-def serving(
-    database: Database, *args: str, env: dict[str, str] | None = None, output: IO[str] | None = None
-) -> Iterator[str]:
-    """`chats-api serve` on a free port for the block; then SIGTERM, and a clean exit."""
-    port = free_port()
+def start_server(
+    database: Database,
+    *args: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    output: IO[str] | None = None,
+) -> tuple[subprocess.Popen[str], str]:
+    """`chats-api serve` in a process of its own, answering once this returns."""
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "chats_api.cli", "serve", "--port", str(port), *args],
         cwd=REPO,
@@ -54,20 +57,30 @@ def serving(
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/graphql", params={"query": "{__typename}"}).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("the server did not start")
+        time.sleep(0.1)
+
+
+@contextmanager
+def serving(
+    database: Database,
+    *args: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    output: IO[str] | None = None,
+) -> Iterator[str]:
+    """`chats-api serve` for the block; then SIGTERM, and a clean exit."""
+    process, base = start_server(database, *args, port=port, env=env, output=output)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if (
-                    httpx.get(f"{base}/graphql", params={"query": "{__typename}"}).status_code
-                    == 200
-                ):
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "the server exited at start-up"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
         _running[base] = process
         yield base
         stop_server(base)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.databases import Database
+from tests.support.load import Load, create
 from tests.support.proxy import TcpProxy
 from tests.support.redis import RedisServer
 from tests.support.servers import free_port, provision, serving
@@ -21,12 +21,6 @@ from tests.support.servers import free_port, provision, serving
 # Redis's database is shared by the whole run; these tests run alone (the serial phase).
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.serial]
 CHAT = "query Chat($id: UUID!) { chat(id: $id) { id title } }"
-
-
-async def create(client: httpx.AsyncClient, base: str, key: str) -> httpx.Response:
-    return await client.post(
-        f"{base}/api/chats", headers={"x-api-key": key}, json={"chatId": str(uuid.uuid4())}
-    )
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
@@ -87,34 +81,6 @@ async def test_redis_on_a_closed_port_fails_open(database: Database, tmp_path: P
             answers = [await create(client, base, key) for _ in range(20)]
     assert [answer.status_code for answer in answers] == [200] * 20  # the limit fails open
     assert len(_log_lines(log, "redis unreachable")) == 1  # a transition, not a line a request
-
-
-class Load:
-    """Clients creating chats against `base` until stopped; every answer and its time kept."""
-
-    def __init__(self, base: str, key: str, clients: int = 4) -> None:
-        self.base, self.key, self.clients = base, key, clients
-        self.answers: list[tuple[int, float]] = []
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def __aenter__(self) -> Load:
-        self._tasks = [asyncio.create_task(self._client()) for _ in range(self.clients)]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-    async def _client(self) -> None:
-        async with httpx.AsyncClient(timeout=30) as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    status = (await create(client, self.base, self.key)).status_code
-                except httpx.TransportError:
-                    status = 0
-                self.answers.append((status, time.monotonic() - started))
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)

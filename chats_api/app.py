@@ -54,7 +54,8 @@ def _drain_on_sigterm(app: Starlette, seconds: float) -> None:
             graceful(sig, frame)
             return
         app.state.draining = True
-        logger.info("SIGTERM: draining for %s s, then shutting down", seconds)
+        if seconds > 0:
+            logger.info("SIGTERM: draining for %s s, then shutting down", seconds)
         loop.call_soon_threadsafe(loop.call_later, seconds, graceful, sig, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)

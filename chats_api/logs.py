@@ -13,6 +13,7 @@ import logging
 import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.types import Scope
 
@@ -29,7 +30,11 @@ logger = logging.getLogger("chats_api")
 access = logging.getLogger("chats_api.access")
 ROUTES = frozenset({"/api/chats", "/graphql", "/openapi.json", "/docs", "/healthz", "/readyz"})
 
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+# Record attributes that are not the caller's extra fields (uvicorn adds a coloured copy).
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "color_message",
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -58,6 +63,8 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
+    """The service's own lines at `level`, and asyncpg's warnings (a pool that cannot reconnect,
+    say), each one JSON line on stderr."""
     if any(isinstance(h.formatter, JSONFormatter) for h in logger.handlers):
         return
     handler = logging.StreamHandler()
@@ -68,6 +75,33 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = True
+    driver = logging.getLogger("asyncpg")
+    driver.addHandler(handler)
+    driver.setLevel(logging.WARNING)
+    driver.propagate = False  # else Python's last-resort handler prints it a second time, raw
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own lines (start-up, shutdown, its errors) as the same JSON lines; its access log
+    is off, the service writes its own (`chats_api.access`)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JSONFormatter}},
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
 
 
 def route_of(scope: Scope) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any, ParamSpec, TypeVar, cast
@@ -22,7 +22,8 @@ from piccolo.engine.sqlite import (
 )
 from piccolo.table import Table, TableMeta
 
-from db.errors import translate
+from db.connections import DatabaseHealth, ServiceTransaction, pooled
+from db.errors import DatabaseUnavailable, translate
 from db.events import EventHub
 from db.tables import TABLES
 
@@ -40,7 +41,7 @@ class LazyPostgresEngine(PostgresEngine):
     `piccolo_conf` opens a connection. The pool is opened by the app's lifespan instead.
     """
 
-    __slots__ = ("deadline", "hub")
+    __slots__ = ("deadline", "health", "hub")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,9 +50,20 @@ class LazyPostgresEngine(PostgresEngine):
         # pool connection) forever. Set by `open_engine`.
         self.deadline: float | None = None
         self.hub = EventHub()
+        self.health = DatabaseHealth()
 
     async def check_version(self) -> None:
         return None
+
+    def transaction(self, allow_nested: bool = True) -> ServiceTransaction:
+        return ServiceTransaction(engine=self, allow_nested=allow_nested)
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        # Piccolo's, with a connection whose use was cut short terminated, never reused.
+        if not self.pool:
+            raise ValueError("A pool isn't currently running.")
+        async with pooled(self.pool) as connection:
+            return await connection.fetch(query, *(args or ()))
 
 
 class TidySQLiteEngine(SQLiteEngine):
@@ -64,7 +76,7 @@ class TidySQLiteEngine(SQLiteEngine):
     closed" (seen at shutdown after an outage); an open one holds its file until collected.
     """
 
-    __slots__ = ("_cleanups", "deadline", "hub")
+    __slots__ = ("_cleanups", "deadline", "health", "hub")
 
     def __init__(self, path: str, **kwargs: Any) -> None:
         super().__init__(path=path, **kwargs)
@@ -73,6 +85,7 @@ class TidySQLiteEngine(SQLiteEngine):
         self.deadline: float | None = None
         # SQLite serves one process: its events go from the commit straight to this hub.
         self.hub = EventHub()
+        self.health = DatabaseHealth()
 
     async def get_connection(self) -> aiosqlite.Connection:
         connection = aiosqlite.connect(**self.connection_kwargs)
@@ -234,14 +247,19 @@ def query(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        engine = current_engine()
         try:
-            async with asyncio.timeout(current_engine().deadline):
-                return await func(*args, **kwargs)
+            async with asyncio.timeout(engine.deadline):
+                result = await func(*args, **kwargs)
         except Exception as exc:
             translated = translate(exc)
+            if isinstance(translated, DatabaseUnavailable):
+                engine.health.failed(exc)
             if translated is exc:
                 raise
             raise translated from exc
+        engine.health.succeeded()
+        return result
 
     return wrapper
 
@@ -271,8 +289,13 @@ async def open_engine(
             max_size=max_size,
             reset=keep_session,
             statement_cache_size=statement_cache_size,
+            # asyncpg's own bound on each query; it also bounds the cancel request asyncpg sends
+            # in the background for a query cut short, which a partitioned server never answers.
+            command_timeout=query_timeout + 1,
         )
-        engine.hub.use_postgres(events_url or engine.config["dsn"])
+        engine.hub.use_postgres(
+            events_url or engine.config["dsn"], connect_timeout=engine.config["timeout"]
+        )
     elif isinstance(engine, SQLiteEngine):
         enable_wal(engine.path)
 
@@ -286,12 +309,21 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
+# Longest shutdown waits for the pool to close gracefully; a partitioned server never answers the
+# goodbyes, and what is left is then terminated.
+CLOSE_SECONDS = 2.0
+
+
 async def close_engine(engine: ServiceEngine) -> None:
-    await engine.hub.close()
+    await engine.hub.close(within=CLOSE_SECONDS)
     if isinstance(engine, TidySQLiteEngine):
         await engine.wait_closed()
-    if isinstance(engine, PostgresEngine) and engine.pool is not None:
-        await engine.close_connection_pool()
+    if isinstance(engine, LazyPostgresEngine) and engine.pool is not None:
+        pool, engine.pool = engine.pool, None
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+        except TimeoutError:
+            pool.terminate()
 
 
 def enable_wal(path: str) -> None:

@@ -36,7 +36,16 @@ class TransientConflict(DatabaseError):
 
 
 _SQLITE_DUPLICATE = {"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"}
-_SQLITE_UNAVAILABLE = {"SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_IOERR", "SQLITE_FULL"}
+# Each with its extended codes (SQLITE_READONLY_DIRECTORY, SQLITE_IOERR_WRITE, ...): the file or
+# its folder cannot be opened, written or locked right now.
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+)
 
 
 def translate(exc: BaseException) -> BaseException:
@@ -49,7 +58,9 @@ def translate(exc: BaseException) -> BaseException:
         return DuplicateKey(exc.sqlite_errorname)
     if isinstance(exc, asyncpg.exceptions.TransactionRollbackError):
         return TransientConflict(type(exc).__name__)
-    if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorname in _SQLITE_UNAVAILABLE:
+    if isinstance(exc, sqlite3.OperationalError) and (exc.sqlite_errorname or "").startswith(
+        _SQLITE_UNAVAILABLE
+    ):
         return DatabaseUnavailable(exc.sqlite_errorname)
     if isinstance(
         exc,
@@ -62,6 +73,10 @@ def translate(exc: BaseException) -> BaseException:
     ):
         return DatabaseUnavailable(type(exc).__name__)
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return DatabaseUnavailable(type(exc).__name__)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # A pooled connection the server had just ended (a terminated backend, a restart) whose
+        # end asyncpg had not yet seen: refused before anything was sent, and terminated since.
         return DatabaseUnavailable(type(exc).__name__)
     return exc
 

@@ -62,10 +62,12 @@ class EventHub:
         self._subscribers: set[_Subscriber] = set()
         self._listener: asyncpg.Connection | None = None
         self._dsn: str | None = None
+        self._connect_timeout = 5.0
         self._lock = asyncio.Lock()
 
-    def use_postgres(self, dsn: str | None) -> None:
+    def use_postgres(self, dsn: str | None, *, connect_timeout: float = 5.0) -> None:
         self._dsn = dsn
+        self._connect_timeout = connect_timeout
 
     def deliver(self, payload: str) -> None:
         for subscriber in list(self._subscribers):
@@ -96,7 +98,7 @@ class EventHub:
             if self._listener is not None and not self._listener.is_closed():
                 return
             try:
-                self._listener = await asyncpg.connect(self._dsn)
+                self._listener = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
                 self._listener.add_termination_listener(self._on_listener_lost)
                 await self._listener.add_listener(CHANNEL, self._on_notification)
             except Exception as exc:
@@ -113,8 +115,9 @@ class EventHub:
             subscriber.lost = True
             subscriber.wake()
 
-    async def close(self) -> None:
+    async def close(self, *, within: float) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(Exception):
-                await listener.close()
+                await listener.close(timeout=within)
+            listener.terminate()  # what a silent network kept from closing

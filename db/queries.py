@@ -13,6 +13,7 @@ from piccolo.columns.combination import Or, Where
 from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
+from db.connections import pooled
 from db.engine import current_engine, query, write_transaction
 from db.errors import retry_transient
 from db.rows import CHAT_FIELDS, ChatRow, KeyRow
@@ -186,16 +187,17 @@ async def insert_session_and_chat(
     engine = current_engine()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         # The hot path: one statement, so one round trip and atomic by itself.
-        await engine.pool.execute(
-            _CREATE_ON_POSTGRES,
-            session_id,
-            account_id,
-            artist_id,
-            now,
-            chat_id,
-            title,
-            events_module.encode("CREATED", row),
-        )
+        async with pooled(engine.pool) as connection:
+            await connection.execute(
+                _CREATE_ON_POSTGRES,
+                session_id,
+                account_id,
+                artist_id,
+                now,
+                chat_id,
+                title,
+                events_module.encode("CREATED", row),
+            )
         return row
     async with _writing() as events:
         await Session.insert(

@@ -57,10 +57,7 @@ async def service_error(request: Request, exc: Exception) -> Response:
             exc.message,
             exc_info=exc.__cause__ or exc,
         )
-    elif isinstance(exc, ServiceUnavailable):
-        logger.warning(
-            "%s %s: database unavailable (%r)", request.method, request.url.path, exc.__cause__
-        )
+    # A 503 is logged by its access line; the outage itself, once, as its transitions.
     return error_response(exc)
 
 

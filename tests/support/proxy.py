@@ -1,6 +1,13 @@
-"""A TCP proxy the test controls, to take a database away from the service and bring it back
-without touching the shared server: `stop` is a server that went down (connections cut, new ones
-refused), `silence` is a network that stopped answering (nothing relayed, nothing closed)."""
+"""A TCP proxy the test controls, to take a server away from the service and bring it back
+without touching the shared one. The faults behave as real ones do:
+
+- `stop`: the server went down (connections cut, new ones refused); `start` again on the same port;
+- `partition`: the network stopped delivering: bytes are held, new connections are accepted and
+  never answered; `heal` delivers what was held, as TCP does once a partition heals;
+- `silence`: the same, but what was sent meanwhile is lost and `resume` cuts every connection;
+- `delay`: seconds added to every chunk, each way (a slow network);
+- `reset`: every connection cut with a reset, in the middle of whatever it carried.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,9 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self.silent = False
+        self.delay = 0.0
+        self._delivering = asyncio.Event()
+        self._delivering.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -26,7 +36,13 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        self._cut()
+        self.reset()
+
+    def partition(self) -> None:
+        self._delivering.clear()
+
+    def heal(self) -> None:
+        self._delivering.set()
 
     def silence(self) -> None:
         self.silent = True
@@ -35,9 +51,9 @@ class TcpProxy:
         """Back to normal. Connections that went silent are cut: after a partition, their peers
         would have given up on them anyway."""
         self.silent = False
-        self._cut()
+        self.reset()
 
-    def _cut(self) -> None:
+    def reset(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
@@ -48,6 +64,7 @@ class TcpProxy:
         self._writers.add(client_writer)
         if self.silent:
             return  # accepted, then never answered
+        await self._delivering.wait()  # during a partition: accepted, answered once it heals
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -63,6 +80,9 @@ class TcpProxy:
             while data := await reader.read(65536):
                 if self.silent:
                     continue  # swallowed: the other side waits for an answer that never comes
+                await self._delivering.wait()  # held, not lost
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

@@ -110,10 +110,9 @@ async def test_redis_stopping_slowing_and_coming_back(database: Database, tmp_pa
                 proxy.resume()
             await asyncio.sleep(2)
         await proxy.stop()
-    statuses = [status for status, _ in load.answers]
-    assert len(statuses) > 100
-    assert set(statuses) == {200}
-    slowest = max(seconds for _, seconds in load.answers)
-    assert slowest < 1.5, slowest  # Redis's deadline is 0.25 s, and it is tried once a second
+    assert len(load.answers) > 100
+    assert load.failed == []
+    # Redis's deadline is 0.25 s, and it is tried once a second while away.
+    assert load.slowest < 1.5, load.slowest
     assert len(_log_lines(log, "redis unreachable")) == 4
     assert len(_log_lines(log, "redis back after")) == 4

@@ -1,0 +1,108 @@
+"""PostgreSQL connections that never outlive a fault, and the log of the database's outages.
+
+A use of a connection cut short (the deadline, a client gone, a broken or silent network) leaves
+the connection in a state nobody knows. Released to asyncpg's pool, it would wait for the server
+to acknowledge the cancelled query before anyone could use it again: forever, in a network
+partition, with the pool connection held for good; or it would go back into use mid-operation.
+Such a connection is terminated instead: the pool opens a new one when it needs it, and the server
+rolls back whatever the connection left open. A use that ended cleanly, or with an error the server
+reported (so the connection is idle again), is released as it is: the fast path stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresTransaction
+
+logger = logging.getLogger("chats_api.database")
+
+
+def idle_after(error: BaseException) -> bool:
+    """Whether a connection is idle and whole after `error`: only after an error the server
+    reported and survived (severity ERROR: a constraint, a serialization failure). A FATAL one
+    (the backend terminated, the server shutting down) arrives before the connection closes."""
+    return (
+        isinstance(error, asyncpg.PostgresError)
+        and (getattr(error, "severity_en", None) or getattr(error, "severity", None)) == "ERROR"
+    )
+
+
+@asynccontextmanager
+async def pooled(pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    """A pool connection for one use, released or terminated as its state allows."""
+    connection = await pool.acquire()
+    try:
+        yield connection
+    except BaseException as error:
+        if idle_after(error):
+            await pool.release(connection)
+        else:
+            _terminate(connection)
+        raise
+    await pool.release(connection)
+
+
+def _terminate(connection: Any) -> None:
+    """Terminate a pool connection; the pool takes its holder back at once. One the server closed
+    has been taken back already, and says so."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        connection.terminate()
+
+
+class ServiceTransaction(PostgresTransaction):
+    """Piccolo's transaction, whose connection is terminated rather than rolled back and released
+    when the transaction was cut short: a ROLLBACK on a silent network never returns."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> PostgresTransaction:
+        try:
+            return await super().__aenter__()
+        except BaseException as error:
+            self._discard(error)
+            raise
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        error = exc_info[1]
+        if error is None or idle_after(error) or self._parent is not None:
+            return await super().__aexit__(*exc_info)
+        self._discard(error)
+        self.engine.current_transaction.reset(self.context)
+        return False
+
+    def _discard(self, error: BaseException) -> None:
+        connection = getattr(self, "connection", None)  # unset when acquiring failed
+        if connection is not None and not idle_after(error):
+            _terminate(connection)
+
+
+class DatabaseHealth:
+    """An outage is logged as its transitions: unreachable, then back after N s with the number of
+    queries refused in between; each refused request keeps its own access line (503)."""
+
+    def __init__(self) -> None:
+        self._down_since: float | None = None
+        self._refused = 0
+
+    def failed(self, error: BaseException) -> None:
+        self._refused += 1
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("database unreachable (%s)", type(error).__name__)
+
+    def succeeded(self) -> None:
+        if self._down_since is not None:
+            logger.warning(
+                "database back after %.1f s (%d queries refused meanwhile)",
+                time.monotonic() - self._down_since,
+                self._refused,
+            )
+            self._down_since = None
+            self._refused = 0

@@ -1,0 +1,457 @@
+"""Database faults as they really happen, under steady load on a real server of two workers:
+refused connections, a partition that heals (after 3, 8 and 30 s) or never does, a slow network,
+connections reset mid-query, every backend terminated, a lock held past the deadline, PostgreSQL at
+max_connections, and a real restart. Each is repeated in a row within its test; after each, the
+service must be whole again.
+
+For every fault: each answer within DB_QUERY_TIMEOUT + 1 s, a 200 or a 503 with Retry-After (never
+a 500, never a dropped connection); 200s again within 5 s of the fault ending; every acknowledged
+chat stored once, and a chatId refused with 503 created (or found) when the client retries it; the
+pool whole once idle (nothing left busy on the server, and a burst as large as every pool served).
+Run with `-s` for the figures the closing note reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.cluster import Cluster
+from tests.support.databases import REQUIRE_POSTGRES, Database
+from tests.support.load import Load, create
+from tests.support.proxy import TcpProxy
+from tests.support.servers import provision, start_server
+from tests.support.ws import graphql_socket
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.serial]
+
+QUERY_TIMEOUT = 2.0
+BOUND = QUERY_TIMEOUT + 1.0  # the longest any answer may take
+RECOVERY = 5.0  # 200s again this soon after a fault ends
+GAP = 3.0  # healthy time between two faults
+REQUEST_TIMEOUT = 10.0
+
+
+@dataclass
+class Service:
+    base: str
+    log: Path
+    key: str
+
+
+@dataclass
+class ProxiedService(Service):
+    proxy: TcpProxy
+
+
+@asynccontextmanager
+async def service_behind_proxy(database: Database, tmp_path: Path) -> AsyncIterator[ProxiedService]:
+    """Two workers reaching PostgreSQL (the pool and LISTEN alike) through a proxy of the test's."""
+    _, key = provision(database)
+    parts = urlsplit(database.url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
+    env = {
+        "DATABASE_URL": proxied,
+        "EVENTS_DATABASE_URL": proxied,
+        "DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT),
+    }
+    log = tmp_path / "server.log"
+    with log.open("w") as output:
+        # In a thread: the proxy runs on this event loop, which must go on while the server starts.
+        process, base = await asyncio.to_thread(
+            start_server, database, "--workers", "2", env=env, output=output
+        )
+        try:
+            yield ProxiedService(base, log, key, proxy)
+            proxy.heal()
+            proxy.delay = 0
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(process.wait, 20) in (0, -signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            await proxy.stop()
+
+
+Fault = Callable[[], Awaitable[None]]
+Windows = list[tuple[float, float]]  # (start, end) of each fault, time.monotonic()
+
+
+async def under_load(service: Service, fault: Fault, repeats: int = 3) -> tuple[Load, Windows]:
+    """`fault` (which returns once the fault is over) `repeats` times, under steady load."""
+    windows: Windows = []
+    async with Load(service.base, service.key) as load:
+        await asyncio.sleep(1)
+        for _ in range(repeats):
+            started = time.monotonic()
+            await fault()
+            windows.append((started, time.monotonic()))
+            await asyncio.sleep(GAP)
+    return load, windows
+
+
+async def assert_weathered(
+    name: str, service: Service, database: Database, load: Load, windows: Windows
+) -> None:
+    assert len(load.answers) > 20 * len(windows)
+    for answer in load.answers:
+        assert answer.status in (200, 503), answer  # never a 500, never a dropped connection
+        assert answer.seconds <= BOUND, answer
+        if answer.status == 503:
+            assert answer.retry_after == "5", answer
+    recoveries = []
+    for n, (_, ended) in enumerate(windows):
+        following = windows[n + 1][0] if n + 1 < len(windows) else math.inf
+        # Begun after this fault, answered before the next one began.
+        after = [
+            a for a in load.answers if a.started >= ended and a.started + a.seconds < following
+        ]
+        refused = [a for a in after if a.status != 200]
+        recovered = max((a.started + a.seconds for a in refused), default=ended)
+        recoveries.append(recovered - ended)
+        assert recovered - ended <= RECOVERY, (n, recovered - ended)
+        assert any(a.status == 200 and a.started >= recovered for a in after), n
+    await database.assert_nothing_lost(load.acknowledged)
+    await assert_retries_succeed(service, database, load)
+    if database.engine == "postgres":
+        await assert_pool_whole(service, database)
+    refusals = sum(answer.status == 503 for answer in load.answers)
+    print(
+        f"\n{name}: {len(load.answers)} requests, {refusals} answered 503,"
+        f" slowest {load.slowest:.2f} s, back after"
+        f" {', '.join(f'{seconds:.2f}' for seconds in recoveries)} s"
+    )
+
+
+async def assert_retries_succeed(service: Service, database: Database, load: Load) -> None:
+    """A client that retries a chatId refused with 503 gets that chat, created now or then."""
+    refused = [answer.chat_id for answer in load.answers if answer.status == 503][:20]
+    async with httpx.AsyncClient(timeout=30) as client:
+        for chat_id in refused:
+            response = await create(client, service.base, service.key, chat_id)
+            assert response.status_code == 200, response.text
+            assert response.json()["chat"]["id"] == chat_id
+    for chat_id in refused:
+        assert await database.chat(chat_id) is not None
+
+
+async def assert_pool_whole(service: Service, database: Database) -> None:
+    """Nothing left busy on the server once idle, and a burst as large as both workers' pools
+    (DB_POOL_MAX_SIZE each) is served at once: no connection was kept by a fault."""
+    await asyncio.sleep(0.5)
+    busy = await database.fetch(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND state <> 'idle'"
+    )
+    assert int(busy[0]["n"]) == 0
+    async with httpx.AsyncClient(timeout=30) as client:
+        started = time.monotonic()
+        burst = await asyncio.gather(
+            *(create(client, service.base, service.key) for _ in range(20))
+        )
+    assert [response.status_code for response in burst] == [200] * 20
+    assert time.monotonic() - started < QUERY_TIMEOUT
+
+
+def outage_lines(service: Service) -> tuple[int, int]:
+    text = service.log.read_text()
+    return text.count("database unreachable"), text.count("database back after")
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_refused_connections(database: Database, tmp_path: Path) -> None:
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def database_down() -> None:
+            await service.proxy.stop()
+            await asyncio.sleep(2)
+            await service.proxy.start()
+
+        load, windows = await under_load(service, database_down)
+        await assert_weathered("refused", service, database, load, windows)
+        unreachable, back = outage_lines(service)
+    # Logged as transitions: at most one pair a worker a fault, not a line a request.
+    assert 1 <= back <= unreachable <= 2 * len(windows)
+
+
+@pytest.mark.parametrize("seconds", [3, 8, 30])
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_partition_that_heals(database: Database, tmp_path: Path, seconds: int) -> None:
+    """Bytes held, new connections accepted and never answered, then everything delivered."""
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def partition() -> None:
+            service.proxy.partition()
+            await asyncio.sleep(seconds)
+            service.proxy.heal()
+
+        load, windows = await under_load(service, partition)
+        await assert_weathered(
+            f"partition healed after {seconds} s", service, database, load, windows
+        )
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_slow_network(database: Database, tmp_path: Path) -> None:
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def slow() -> None:
+            service.proxy.delay = 0.2  # per chunk, each way
+            await asyncio.sleep(3)
+            service.proxy.delay = 0
+
+        load, windows = await under_load(service, slow)
+        await assert_weathered("200 ms a chunk each way", service, database, load, windows)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_connections_reset_mid_query(database: Database, tmp_path: Path) -> None:
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def reset() -> None:
+            service.proxy.reset()
+
+        load, windows = await under_load(service, reset)
+        await assert_weathered("connections reset", service, database, load, windows)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_every_backend_terminated(database: Database, tmp_path: Path) -> None:
+    """What an administrator or a failover does, twice, the LISTEN connections included: open
+    subscriptions end with SERVICE_UNAVAILABLE or keep working, and a new one hears the next
+    change."""
+    async with service_behind_proxy(database, tmp_path) as service:
+        async with graphql_socket(service.base) as before:
+            assert (await before.init({"x-api-key": service.key}))["type"] == "connection_ack"
+            await before.subscribe()
+            await asyncio.sleep(0.5)
+
+            async def terminate_backends() -> None:
+                await database.fetch(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
+                )
+
+            load, windows = await under_load(service, terminate_backends, repeats=2)
+            message = await before.receive()
+            if message["type"] != "next":  # ended: with the code, not silently
+                assert message["type"] == "error", message
+                assert message["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        await assert_weathered("backends terminated", service, database, load, windows)
+        async with graphql_socket(service.base) as after, httpx.AsyncClient() as client:
+            assert (await after.init({"x-api-key": service.key}))["type"] == "connection_ack"
+            await after.subscribe()
+            await asyncio.sleep(0.5)
+            created = await create(client, service.base, service.key)
+            event = await after.next_event()
+        assert event["chat"]["id"] == created.json()["chat"]["id"]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_lock_held_past_the_deadline(database: Database, tmp_path: Path) -> None:
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def lock_chats() -> None:
+            connection = await asyncpg.connect(database.url)
+            try:
+                async with connection.transaction():
+                    await connection.execute("LOCK TABLE chats IN ACCESS EXCLUSIVE MODE")
+                    await asyncio.sleep(QUERY_TIMEOUT + 1.5)
+                    await connection.execute("ROLLBACK")  # nothing of the test's own to keep
+            except asyncpg.PostgresError:
+                pass
+            finally:
+                await connection.close()
+
+        load, windows = await under_load(service, lock_chats)
+        await assert_weathered("lock past the deadline", service, database, load, windows)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found.extend(int(child) for child in children)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "(zombie)" not in status.read_text()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_sigterm_during_a_partition_that_never_heals(
+    database: Database, tmp_path: Path
+) -> None:
+    """In-flight requests are answered, then the whole process tree exits within
+    REQUEST_TIMEOUT + 5 s."""
+    _, key = provision(database)
+    parts = urlsplit(database.url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
+    env = {
+        "DATABASE_URL": proxied,
+        "EVENTS_DATABASE_URL": proxied,
+        "DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT),
+    }
+    process, base = await asyncio.to_thread(start_server, database, "--workers", "2", env=env)
+    try:
+        workers = _children(process.pid)
+        assert len(workers) >= 2
+        async with Load(base, key) as load:
+            await asyncio.sleep(1)
+            proxy.partition()
+            await asyncio.sleep(2)
+            load.stop()
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            exit_code = await asyncio.to_thread(process.wait, REQUEST_TIMEOUT + 5)
+            exited_in = time.monotonic() - started
+        assert exit_code in (0, -signal.SIGTERM)
+        assert not any(_alive(worker) for worker in workers)
+        for answer in load.answers:
+            assert answer.status in (200, 503), answer
+            assert answer.seconds <= BOUND, answer
+        print(f"\nSIGTERM in a partition: every process gone after {exited_in:.2f} s")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        await proxy.stop()
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    own = Cluster(max_connections=40)
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+async def test_postgres_at_max_connections(cluster: Cluster, tmp_path: Path) -> None:
+    database = cluster.start()
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def full() -> None:
+            # Every slot taken, and the service's own connections ended: it must open new ones
+            # and is refused ("too many clients").
+            held = []
+            try:
+                while True:
+                    held.append(await asyncpg.connect(database.url))
+            except asyncpg.TooManyConnectionsError:
+                pass
+            ours = {await connection.fetchval("SELECT pg_backend_pid()") for connection in held}
+            await held[0].execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND backend_type = 'client backend'"
+                " AND NOT (pid = ANY($1::int[]))",
+                list(ours),
+            )
+            await asyncio.sleep(3)
+            await asyncio.gather(*(connection.close() for connection in held))
+
+        load, windows = await under_load(service, full)
+        await assert_weathered("max_connections", service, database, load, windows)
+
+
+async def test_postgres_restart(cluster: Cluster, tmp_path: Path) -> None:
+    database = cluster.start()
+    async with service_behind_proxy(database, tmp_path) as service:
+
+        async def restart() -> None:
+            await asyncio.to_thread(cluster.restart)
+
+        load, windows = await under_load(service, restart)
+        await assert_weathered("restart", service, database, load, windows)
+
+
+@asynccontextmanager
+async def sqlite_service(database: Database, tmp_path: Path) -> AsyncIterator[Service]:
+    """One worker on the SQLite file, whose waits are bounded by the request's deadline."""
+    _, key = provision(database)
+    log = tmp_path / "server.log"
+    with log.open("w") as output:
+        env = {"REQUEST_TIMEOUT": str(QUERY_TIMEOUT)}
+        process, base = await asyncio.to_thread(start_server, database, env=env, output=output)
+        try:
+            yield Service(base, log, key)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(process.wait, 40) in (0, -signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+time.sleep(float(sys.argv[2]))
+connection.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_sqlite_file_locked_by_another_process(database: Database, tmp_path: Path) -> None:
+    """Another process holds the write lock past the deadline (SQLite's busy timeout is longer)."""
+    path = database.url.removeprefix("sqlite:///")
+    async with sqlite_service(database, tmp_path) as service:
+
+        async def lock_file() -> None:
+            holder = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", HOLD_LOCK, path, str(QUERY_TIMEOUT + 1.5)
+            )
+            assert await holder.wait() == 0
+
+        load, windows = await under_load(service, lock_file)
+        await assert_weathered("SQLite locked by another process", service, database, load, windows)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_sqlite_folder_turned_read_only(database: Database, tmp_path: Path) -> None:
+    """The database's folder remounted read-only (a full or failing disk does this), then back."""
+    folder = str(Path(database.url.removeprefix("sqlite:///")).parent)
+
+    def mount(*options: str) -> None:
+        result = subprocess.run(["mount", *options], capture_output=True, text=True)
+        if result.returncode != 0:
+            reason = f"cannot remount a folder read-only here: {result.stderr.strip()}"
+            if REQUIRE_POSTGRES:
+                pytest.fail(reason)
+            pytest.skip(reason)
+
+    async with sqlite_service(database, tmp_path) as service:
+
+        async def read_only() -> None:
+            mount("--bind", folder, folder)
+            try:
+                mount("-o", "remount,ro,bind", folder)
+                await asyncio.sleep(2)
+            finally:
+                # Lazily: connections the service opened meanwhile still hold the mount.
+                await asyncio.to_thread(subprocess.run, ["umount", "--lazy", folder], check=True)
+
+        load, windows = await under_load(service, read_only)
+        await assert_weathered("SQLite folder read-only", service, database, load, windows)

@@ -1,4 +1,4 @@
-"""Who may act for whom. See DESIGN.md, "Accounts, keys and access"."""
+"""Who may act for whom: the access rules of rest/README.md ("POST /api/chats")."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from chats_api.settings import Settings
 from tests.support.api import Api
 from tests.support.apps import AppFactory, http_client, make_api
 from tests.support.databases import (
-    REQUIRE_POSTGRES,
     Database,
     PgBouncer,
     create_postgres_database,
@@ -24,6 +23,7 @@ from tests.support.databases import (
     postgres_reachable,
     sqlite_copy,
     sqlite_template,
+    unavailable,
 )
 from tests.support.redis import TEST_REDIS_URL, flush, redis_unreachable
 from tests.support.world import FAULTS, World, build_world
@@ -46,9 +46,7 @@ def sqlite_template_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database() -> Iterator[Database]:
     reason = asyncio.run(postgres_reachable())
     if reason is not None:
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     database = asyncio.run(create_postgres_database())
     try:
         yield database
@@ -60,9 +58,7 @@ def postgres_database() -> Iterator[Database]:
 def pgbouncer(postgres_database: Database) -> Iterator[PgBouncer]:
     if shutil.which("pgbouncer") is None and not Path("/usr/sbin/pgbouncer").exists():
         reason = "pgbouncer is not installed (Debian: apt-get install pgbouncer)"
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     bouncer = PgBouncer(postgres_database.url)
     bouncer.start()
     try:
@@ -76,9 +72,7 @@ def redis_url() -> Iterator[str]:
     """The machine's Redis, on the tests' own database number, empty for the test."""
     reason = redis_unreachable()
     if reason is not None:
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     flush()
     yield TEST_REDIS_URL
     flush()

@@ -1,4 +1,4 @@
-"""Who may create a chat for which account and artist (DESIGN.md, "Accounts, keys and access")."""
+"""Who may create a chat for which account and artist (the access rules in rest/README.md)."""
 
 from __future__ import annotations
 

@@ -16,15 +16,25 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-# .ci/run sets this: there, a missing PostgreSQL is a failure, not a skip.
+# .ci/run sets this: there, a missing PostgreSQL (or any part a test needs) fails, not skips.
 REQUIRE_POSTGRES = os.environ.get("CHATS_REQUIRE_POSTGRES") == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A part the test needs is missing: skipped with the reason, or failed where CI runs."""
+    if REQUIRE_POSTGRES:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 TABLES = ("chats", "sessions", "artist_links", "memberships", "api_keys", "accounts")
 
 

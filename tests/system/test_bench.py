@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.databases import REPO, REQUIRE_POSTGRES
+from tests.support.databases import REPO, unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -16,9 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.usefixtures("postgres_database")
 def test_bench_command_runs() -> None:
     if shutil.which("wrk") is None:
-        if REQUIRE_POSTGRES:
-            pytest.fail("wrk is not installed (Debian: apt-get install wrk)")
-        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+        unavailable("wrk is not installed (Debian: apt-get install wrk)")
     result = subprocess.run(
         [
             sys.executable,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import REPO, REQUIRE_POSTGRES, Database
+from tests.support.databases import REPO, Database, unavailable
 from tests.support.servers import provision, serving
 
 pytestmark = pytest.mark.slow
@@ -24,9 +24,7 @@ def node() -> str:
     executable = shutil.which("node")
     if executable is None or not (JS / "node_modules" / "@apollo" / "client").exists():
         reason = "Node.js and `npm ci --prefix tests/js` are needed"
-        if REQUIRE_POSTGRES:  # in CI everything must run
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     return executable
 
 
@@ -96,9 +94,7 @@ def chromium() -> str:
     executable = shutil.which("chromium")
     if executable is None:
         reason = "Debian's chromium is needed (apt-get install chromium)"
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     return executable
 
 

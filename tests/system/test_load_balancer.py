@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.databases import REPO, REQUIRE_POSTGRES, Database
+from tests.support.databases import REPO, Database, unavailable
 from tests.support.load import Load, create
 from tests.support.servers import free_port, provision, start_server
 
@@ -37,9 +37,7 @@ def haproxy(config: str, directory: Path) -> Iterator[None]:
     executable = shutil.which("haproxy")
     if executable is None:
         reason = "Debian's haproxy is needed (apt-get install haproxy)"
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     path = directory / "haproxy.cfg"
     path.write_text(config)
     check = subprocess.run([executable, "-c", "-f", str(path)], capture_output=True, text=True)

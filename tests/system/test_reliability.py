@@ -49,7 +49,12 @@ async def test_database_outage_under_load(
     parts = urlsplit(database.url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     port = await proxy.start()
-    url = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}"))
+    # No TLS negotiation (the local server has none): a cut that lands in asyncpg's SSLRequest
+    # exchange leaves a future whose exception nobody retrieves (an asyncpg quirk, logged by the
+    # service), which this in-process test's event loop would report as its own failure.
+    url = urlunsplit(
+        parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}", query="sslmode=disable")
+    )
     samples: list[Sample] = []
     stop = asyncio.Event()
     async with app_for(database_url=url, db_query_timeout=2.0) as app, http_client(app) as client:

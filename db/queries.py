@@ -23,7 +23,7 @@ from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
 _CHAT_COLUMNS = tuple(
     Chat.session.artist.as_alias(name)
     if name == "artist_id"
-    else Chat._meta.get_column_by_name(name.removesuffix("_id") if name != "id" else name)
+    else Chat._meta.get_column_by_name(name.removesuffix("_id"))
     for name in CHAT_FIELDS
 )
 

@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if shared is not None:
                 await shared.close()
 
-    graphql = graphql_app(shared)
+    graphql = graphql_app(shared, compiled=settings.graphql_compiled)
     app = Starlette(
         routes=[
             *rest_chats.routes,

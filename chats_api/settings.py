@@ -59,6 +59,9 @@ class Settings:
     # After SIGTERM, how long /readyz answers 503 while requests are still served, so that a load
     # balancer stops sending new ones before the listening socket closes.
     drain_seconds: float = 0.0
+    # GraphQL documents run as compiled plans once seen (schema.compiled); off: every document
+    # goes through Strawberry's standard execution.
+    graphql_compiled: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,4 +80,5 @@ class Settings:
             redis_url=os.environ.get("REDIS_URL", ""),
             redis_timeout=_float("REDIS_TIMEOUT", 0.25),
             drain_seconds=_float("DRAIN_SECONDS", 0.0),
+            graphql_compiled=os.environ.get("GRAPHQL_COMPILED", "1") != "0",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
@@ -104,17 +104,34 @@ def from_service_error(exc: ServiceError) -> GraphQLError:
     return to_graphql_error(GraphQLError(exc.message, original_error=exc))
 
 
-def _label_operation(context: ExecutionContext) -> None:
-    """`mutation createChat`: the operation's type and first root field, for logs and metrics."""
-    document = context.graphql_document
-    if document is None or context.pre_execution_errors:
-        return  # an invalid document's field names are the client's choice: not a label
+def operation_label(document: DocumentNode) -> str:
+    """`mutation createChat`: the first operation's type and first root field, for logs and
+    metrics (a bounded set, unlike the client's operation names)."""
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             fields = [s for s in definition.selection_set.selections if isinstance(s, FieldNode)]
             name = fields[0].name.value if fields else "-"
-            operation.set(f"{definition.operation.value} {name}")
-            return
+            return f"{definition.operation.value} {name}"
+    return ""
+
+
+def _label_operation(context: ExecutionContext) -> None:
+    document = context.graphql_document
+    if document is None or context.pre_execution_errors:
+        return  # an invalid document's field names are the client's choice: not a label
+    label = operation_label(document)
+    if label:
+        operation.set(label)
+
+
+def retry_after_of(errors: list[GraphQLError]) -> int | None:
+    """The Retry-After header of a result: its errors' last `retryAfter`."""
+    seconds = None
+    for error in errors:
+        retry_after = (error.extensions or {}).get("retryAfter")
+        if retry_after is not None:
+            seconds = int(retry_after)
+    return seconds
 
 
 class ErrorCodes(SchemaExtension):
@@ -126,12 +143,7 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [to_graphql_error(error) for error in result.errors]
-            for error in result.errors:
-                retry_after = (error.extensions or {}).get("retryAfter")
-                if retry_after is not None:
-                    self._set_retry_after(int(retry_after))
-
-    def _set_retry_after(self, seconds: int) -> None:
-        response = getattr(self.execution_context.context, "response", None)
-        if response is not None:
-            response.headers["Retry-After"] = str(seconds)
+            retry_after = retry_after_of(result.errors)
+            response = getattr(self.execution_context.context, "response", None)
+            if retry_after is not None and response is not None:
+                response.headers["Retry-After"] = str(retry_after)

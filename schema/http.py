@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -26,10 +27,12 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from chats_api import jsoncodec
+from chats_api.logs import operation
 from db.shared import SharedState
 from resolvers.errors import ServiceError
+from schema.compiled import MISSING, CompiledDocuments, Missing, Plan
 from schema.context import Context
-from schema.errors import BAD_USER_INPUT
+from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.persisted import PersistedQueries
 from schema.schema import build_schema
 
@@ -192,12 +195,132 @@ def graphiql_assets() -> Mount:
     return Mount("/graphiql", StaticFiles(directory=GRAPHIQL), name="graphiql")
 
 
-def graphql_app(shared: SharedState | None = None) -> GraphQLApp:
-    return GraphQLApp(
-        build_schema(),
+class GraphQLEndpoint:
+    """/graphql. A `POST` of `application/json` whose document is compiled takes the lean path:
+    one JSON decode, the plan, the same authentication and rate limit (in the resolvers), one JSON
+    encode. Everything else (GET, WebSockets, multipart, batches, a document seen for the first
+    time that cannot be compiled, invalid variables, a persisted query being registered) goes to
+    Strawberry's view, which answers exactly as before."""
+
+    def __init__(self, view: GraphQLApp, documents: CompiledDocuments | None) -> None:
+        self.view = view
+        self.documents = documents
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.documents is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and _is_json(scope)
+        ):
+            request = Request(scope, receive)
+            body = await request.body()
+            if await self._lean(request, body, send):
+                return
+            receive = _replay(body, receive)
+        await self.view(scope, receive, send)
+
+    async def _lean(self, request: Request, body: bytes, send: Send) -> bool:
+        """Answer from a compiled plan; False (having sent nothing) when this is not for it."""
+        assert self.documents is not None
+        try:
+            data = jsoncodec.loads(body)
+        except ValueError:
+            return False
+        if type(data) is not dict:
+            return False
+        query, operation_name = data.get("query"), data.get("operationName")
+        variables, extensions = data.get("variables"), data.get("extensions")
+        if not (
+            (operation_name is None or type(operation_name) is str)
+            and (variables is None or type(variables) is dict)
+            and (extensions is None or type(extensions) is dict)
+        ):
+            return False
+        persisted = extensions.get("persistedQuery") if extensions else None
+        plan: Plan | Missing | None
+        if persisted is None:
+            if type(query) is not str:
+                return False
+            plan = self.documents.plan(query, operation_name)
+        else:
+            # Only a hash: its plan, straight. A document with its hash is being registered:
+            # the view checks and stores it.
+            digest = persisted.get("sha256Hash") if type(persisted) is dict else None
+            if query is not None or type(digest) is not str:
+                return False
+            plan = self.documents.plan_by_hash(digest, operation_name)
+            if plan is MISSING:
+                document = await self.view.persisted_queries.get(digest)
+                if document is None:
+                    return False
+                plan = self.documents.admit_by_hash(digest, operation_name, document)
+        if not isinstance(plan, Plan):
+            return False
+        coerced = plan.coerce(variables)
+        if coerced is None:
+            return False
+        operation.set(plan.label)
+        context = Context(
+            request=request, response=None, authenticator=request.app.state.authenticator
+        )
+        result, errors = await plan.execute(context, coerced, extensions)
+        response: dict[str, object] = {"data": result}
+        headers = []
+        if errors:
+            shown = [to_graphql_error(error) for error in errors]
+            response["errors"] = [error.formatted for error in shown]
+            retry_after = retry_after_of(shown)
+            if retry_after is not None:
+                headers.append((b"retry-after", str(retry_after).encode()))
+        accept = request.headers.get("accept", "")
+        media_type = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
+        encoded = jsoncodec.dumps(response)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(encoded)).encode()),
+                    (b"content-type", media_type.encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": encoded})
+        return True
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media_type: bytes = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/json"
+    return False
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, for the view; then the connection's own messages (a disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def graphql_app(shared: SharedState | None = None, *, compiled: bool = True) -> GraphQLEndpoint:
+    schema = build_schema()
+    view = GraphQLApp(
+        schema,
         persisted_queries=PersistedQueries(shared),
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
+    return GraphQLEndpoint(view, CompiledDocuments(schema) if compiled else None)

@@ -1,0 +1,525 @@
+"""Compiled execution for the documents the service has seen: the technique of graphql-jit.
+
+A document and operation, once parsed and validated, become a `Plan`: its variables are coerced
+with graphql-core's own functions, its fields are collected once, and every field becomes a small
+function that resolves and completes its value (the schema's own scalars serialise leaves, the
+response is a plain dict in selection order). The root fields call the resolvers Strawberry built,
+with the info object Strawberry would give them, so that arguments become the same input objects.
+
+Exact semantics: each step mirrors graphql-core's `Executor` (execute_field, handle_field_error,
+complete_value; `tests/unit/test_compiled.py` proves it against Strawberry's standard execution,
+document by document). Whatever a plan would not reproduce exactly is not compiled: it goes through
+Strawberry as before. That is decided before anything runs:
+
+- abstract types, introspection (`__schema`, `__type`), subscriptions;
+- nested fields with a resolver or arguments (every nested field here is a plain attribute);
+- a query with more than one root field that resolves (graphql-core would run them concurrently,
+  and the order of their errors would depend on timing);
+- invalid variables: Strawberry answers them, before any resolver runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import LRUCache
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    OperationDefinitionNode,
+    OperationType,
+    TypeNameMetaFieldDef,
+    is_leaf_type,
+    located_error,
+    parse,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.language import DirectiveNode, VariableNode, visit
+from graphql.language.visitor import Visitor
+from graphql.pyutils import Path, Undefined, inspect, is_iterable
+from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
+from strawberry.schema.schema import validate_document
+from strawberry.types.execution import ExecutionContext
+
+from schema.errors import operation_label
+from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema
+
+PLANS = 1000  # documents a worker keeps compiled (or knows it cannot compile)
+TYPENAME = TypeNameMetaFieldDef.type
+MAX_COERCION_ERRORS = 50  # graphql-core's default; only used to tell invalid variables apart
+
+
+class Missing(enum.Enum):
+    MISSING = "missing"
+
+
+MISSING = Missing.MISSING  # not seen yet (None: seen, and not compiled)
+
+
+class NotCompiled(Exception):
+    """This document stays with Strawberry's standard execution."""
+
+
+# A compiled field: (source, path, errors, run) -> completed value. `errors` collects field errors
+# in the order graphql-core would; `run` carries the request's context.
+Completer = Callable[[Any, Path, list[GraphQLError]], Any]
+
+
+def _handle_field_error(
+    raw: Exception,
+    return_type: GraphQLOutputType,
+    nodes: list[FieldNode],
+    path: Path,
+    errors: list[GraphQLError],
+) -> None:
+    # graphql-core's Executor.handle_field_error: non-null fields pass the error up.
+    error = located_error(raw, nodes, path.as_list())
+    if isinstance(return_type, GraphQLNonNull):
+        raise error
+    errors.append(error)
+
+
+class _Field:
+    """One nested field: a plain attribute, or `__typename`."""
+
+    __slots__ = ("attribute", "complete", "name", "nodes", "return_type", "typename")
+
+    def __init__(
+        self,
+        name: str,
+        nodes: list[FieldNode],
+        return_type: GraphQLOutputType,
+        attribute: str,
+        typename: str | None,
+        complete: Callable[[Any, Path, list[GraphQLError]], Any],
+    ) -> None:
+        self.name = name
+        self.nodes = nodes
+        self.return_type = return_type
+        self.attribute = attribute
+        self.typename = typename
+        self.complete = complete
+
+
+class _Compiler:
+    """Builds the field functions of one operation, for one set of @skip/@include values."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+    ) -> None:
+        self.schema = schema
+        self.gql = schema._schema
+        self.operation = operation
+        self.fragments = fragments
+        self.variables = variables
+        self.getattr_is_default = schema.config.default_resolver is getattr
+
+    def completer(
+        self, return_type: GraphQLOutputType, details: list[FieldDetails], parent: str, name: str
+    ) -> Completer:
+        """graphql-core's complete_value, specialised for one type and selection."""
+        if isinstance(return_type, GraphQLNonNull):
+            inner = self.completer(return_type.of_type, details, parent, name)
+            message = f"Cannot return null for non-nullable field {parent}.{name}."
+
+            def complete_non_null(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+                if isinstance(value, Exception):
+                    raise value
+                completed = inner(value, path, errors)
+                if completed is None:
+                    raise TypeError(message)
+                return completed
+
+            return complete_non_null
+        if isinstance(return_type, GraphQLList):
+            return self._list_completer(return_type, details, parent, name)
+        if is_leaf_type(return_type):
+            coerce = return_type.coerce_output_value
+
+            def complete_leaf(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+                if isinstance(value, Exception):
+                    raise value
+                if value is None or value is Undefined:
+                    return None
+                coerced = coerce(value)
+                if coerced is Undefined or coerced is None:
+                    raise TypeError(
+                        f"Expected `{inspect(return_type)}.coerce_output_value("
+                        f"{inspect(value)})` to return non-nullable value, returned:"
+                        f" {inspect(coerced)}"
+                    )
+                return coerced
+
+            return complete_leaf
+        if isinstance(return_type, GraphQLObjectType):
+            if return_type.is_type_of is not None:
+                raise NotCompiled("is_type_of")
+            fields = self.object_fields(return_type, details)
+
+            def complete_object(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+                if isinstance(value, Exception):
+                    raise value
+                if value is None or value is Undefined:
+                    return None
+                return _execute_fields(fields, value, path, errors)
+
+            return complete_object
+        raise NotCompiled(f"abstract type {return_type}")
+
+    def _list_completer(
+        self, return_type: GraphQLList[Any], details: list[FieldDetails], parent: str, name: str
+    ) -> Completer:
+        item_type = return_type.of_type
+        complete_item = self.completer(item_type, details, parent, name)
+        nodes = [d.node for d in details]
+        message = f"Expected Iterable, but did not find one for field '{parent}.{name}'."
+
+        def complete_list(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+            if isinstance(value, Exception):
+                raise value
+            if value is None or value is Undefined:
+                return None
+            if not is_iterable(value):
+                raise GraphQLError(message)
+            completed: list[Any] = []
+            for index, item in enumerate(value):
+                item_path = Path(path, index, None)
+                try:
+                    completed.append(complete_item(item, item_path, errors))
+                except Exception as raw:
+                    _handle_field_error(raw, item_type, nodes, item_path, errors)
+                    completed.append(None)
+            return completed
+
+        return complete_list
+
+    def object_fields(
+        self, object_type: GraphQLObjectType, details: list[FieldDetails]
+    ) -> tuple[tuple[_Field, ...], str]:
+        collected = collect_subfields(
+            self.gql, self.fragments, self.variables, self.operation, object_type, details
+        ).grouped_field_set
+        fields = []
+        for response_name, field_details in collected.items():
+            node = field_details[0].node
+            name = node.name.value
+            nodes = [d.node for d in field_details]
+            if name == "__typename":
+                fields.append(_Field(response_name, nodes, TYPENAME, "", object_type.name, _raw))
+                continue
+            field_def = object_type.fields.get(name)
+            if field_def is None:
+                raise NotCompiled(f"unknown field {name}")  # validation has refused it already
+            attribute = self.plain_attribute(field_def)
+            if attribute is None or field_def.args or node.arguments:
+                raise NotCompiled(f"{object_type.name}.{name} resolves")
+            complete = self.completer(field_def.type, field_details, object_type.name, name)
+            fields.append(_Field(response_name, nodes, field_def.type, attribute, None, complete))
+        return tuple(fields), object_type.name
+
+    def plain_attribute(self, field_def: GraphQLField) -> str | None:
+        """The Python attribute a field reads, when it has no resolver of its own."""
+        definition = field_def.extensions.get("strawberry-definition")
+        resolve = field_def.resolve
+        if (
+            definition is None
+            or not getattr(resolve, "_is_default", False)
+            or not self.getattr_is_default
+        ):
+            return None
+        return str(definition.python_name)
+
+
+def _raw(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+    return value
+
+
+def _execute_fields(
+    compiled: tuple[tuple[_Field, ...], str], source: Any, path: Path, errors: list[GraphQLError]
+) -> dict[str, Any]:
+    """graphql-core's execute_fields for fields that read attributes (nothing to await)."""
+    fields, typename = compiled
+    results: dict[str, Any] = {}
+    for field in fields:
+        field_path = Path(path, field.name, typename)
+        if field.typename is not None:
+            results[field.name] = field.typename
+            continue
+        try:
+            results[field.name] = field.complete(
+                getattr(source, field.attribute), field_path, errors
+            )
+        except Exception as raw:
+            _handle_field_error(raw, field.return_type, field.nodes, field_path, errors)
+            results[field.name] = None
+    return results
+
+
+@dataclass(slots=True, frozen=True)
+class _RootTypename:
+    name: str
+    typename: str
+
+
+@dataclass(slots=True, frozen=True)
+class _RootField:
+    name: str
+    nodes: list[FieldNode]
+    field_def: GraphQLField
+    parent: GraphQLObjectType
+    arguments: dict[str, Any] | None  # None: they read variables, coerced per request
+    complete: Completer
+
+
+class Plan:
+    """One operation of one document, ready to run."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+    ) -> None:
+        self.schema = schema
+        self.operation = operation
+        self.label = operation_label(document)
+        self.fragment_definitions: dict[str, FragmentDefinitionNode] = {}
+        self.fragments: dict[str, FragmentDetails] = {}
+        for definition in document.definitions:
+            if isinstance(definition, FragmentDefinitionNode):
+                if definition.variable_definitions:
+                    raise NotCompiled("fragment variables")
+                self.fragment_definitions[definition.name.value] = definition
+                self.fragments[definition.name.value] = FragmentDetails(definition, None)
+        root = schema._schema.get_root_type(operation.operation)
+        if root is None or operation.operation not in (
+            OperationType.QUERY,
+            OperationType.MUTATION,
+        ):
+            raise NotCompiled(f"{operation.operation.value} operation")
+        self.root_type: GraphQLObjectType = root
+        self.variable_definitions = operation.variable_definitions or ()
+        # @skip/@include that read variables: one set of compiled fields per combination.
+        self.directive_variables = _directive_variables(operation, self.fragment_definitions)
+        self._variants: dict[tuple[Any, ...], tuple[_RootField | _RootTypename, ...]] = {}
+        if not self.directive_variables:
+            self._variants[()] = self._compile(VariableValues({}, {}))
+
+    def _compile(self, variables: VariableValues) -> tuple[_RootField | _RootTypename, ...]:
+        compiler = _Compiler(self.schema, self.operation, self.fragments, variables)
+        collected = collect_fields(
+            compiler.gql, self.fragments, variables, self.root_type, self.operation
+        ).grouped_field_set
+        roots: list[_RootField | _RootTypename] = []
+        resolving = 0
+        for response_name, details in collected.items():
+            node = details[0].node
+            name = node.name.value
+            nodes = [d.node for d in details]
+            if name == "__typename":
+                roots.append(_RootTypename(response_name, self.root_type.name))
+                continue
+            field_def = self.root_type.fields.get(name)
+            if field_def is None:
+                raise NotCompiled(f"root field {name}")  # __schema, __type
+            resolving += 1
+            roots.append(
+                _RootField(
+                    name=response_name,
+                    nodes=nodes,
+                    field_def=field_def,
+                    parent=self.root_type,
+                    arguments=None
+                    if _reads_variables(node)
+                    else _argument_values(field_def, node, variables),
+                    complete=compiler.completer(field_def.type, details, self.root_type.name, name),
+                )
+            )
+        if self.operation.operation is OperationType.QUERY and resolving > 1:
+            raise NotCompiled("concurrent root fields")
+        return tuple(roots)
+
+    def coerce(self, raw_variables: dict[str, Any] | None) -> VariableValues | None:
+        """The request's variables as graphql-core coerces them; None when they are invalid."""
+        if not self.variable_definitions and not raw_variables:
+            return _NO_VARIABLES
+        coerced = get_variable_values(
+            self.schema._schema,
+            self.variable_definitions,
+            raw_variables or {},
+            max_errors=MAX_COERCION_ERRORS,
+        )
+        return None if isinstance(coerced, list) else coerced
+
+    def _roots(self, variables: VariableValues) -> tuple[_RootField | _RootTypename, ...]:
+        key = tuple(variables.coerced.get(name) for name in self.directive_variables)
+        roots = self._variants.get(key)
+        if roots is None:
+            roots = self._variants[key] = self._compile(variables)
+        return roots
+
+    async def execute(
+        self, context: Any, variables: VariableValues, extensions: Any
+    ) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
+        """Data and field errors, as graphql-core's execute would give them. Root fields run one
+        after another: mutations must, and a compiled query has one field that resolves."""
+        errors: list[GraphQLError] = []
+        data: dict[str, Any] = {}
+        root_name = self.root_type.name
+        for root in self._roots(variables):
+            if isinstance(root, _RootTypename):
+                data[root.name] = root.typename
+                continue
+            return_type = root.field_def.type
+            path = Path(None, root.name, root_name)
+            info = ResolveInfo(
+                root.nodes[0].name.value,
+                root.nodes,
+                return_type,
+                root.parent,
+                path,
+                self.schema._schema,
+                self.fragment_definitions,
+                None,
+                self.operation,
+                variables.coerced,
+                context,
+                optimized_is_awaitable,
+                None,
+                None,
+                extensions,
+            )
+            try:
+                arguments = root.arguments
+                if arguments is None:
+                    arguments = _argument_values(root.field_def, root.nodes[0], variables)
+                value = root.field_def.resolve(None, info, **arguments)  # type: ignore[misc]
+                if optimized_is_awaitable(value):
+                    value = await value
+                data[root.name] = root.complete(value, path, errors)
+            except Exception as raw:
+                try:
+                    _handle_field_error(raw, return_type, root.nodes, path, errors)
+                except GraphQLError as error:
+                    # A non-null root field failed: graphql-core nulls the whole data.
+                    errors.append(error)
+                    return None, errors
+                data[root.name] = None
+        return data, errors
+
+
+_NO_VARIABLES = VariableValues({}, {})
+
+
+def _argument_values(
+    field_def: GraphQLField, node: FieldNode, variables: VariableValues
+) -> dict[str, Any]:
+    if not (field_def.args or node.arguments):
+        return {}
+    return get_argument_values(field_def, node, variables)
+
+
+def _reads_variables(node: FieldNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_variable(self, *_: Any) -> None:
+            nonlocal found
+            found = True
+
+    for argument in node.arguments or ():
+        visit(argument, Finder())
+    return found
+
+
+def _directive_variables(
+    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> tuple[str, ...]:
+    names: list[str] = []
+
+    class Finder(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            for argument in node.arguments or ():
+                if isinstance(argument.value, VariableNode):
+                    names.append(argument.value.name.value)
+
+    for node in (operation, *fragments.values()):
+        visit(node, Finder())
+    return tuple(dict.fromkeys(names))
+
+
+class CompiledDocuments:
+    """The plans of the documents this worker has seen, by document and operation name; a
+    document that cannot be compiled is remembered as None, so it is not tried again."""
+
+    def __init__(self, schema: Schema, size: int = PLANS) -> None:
+        self.schema = schema
+        self._plans: LRUCache[tuple[str, str | None], Plan | None] = LRUCache(size)
+        self._by_hash: LRUCache[tuple[str, str | None], Plan | None] = LRUCache(size)
+        rules = ExecutionContext(query=None, schema=schema, allowed_operations=()).validation_rules
+        self._rules = (*rules, *LIMIT_RULES)
+
+    def plan(self, query: str, operation_name: str | None) -> Plan | None:
+        """The plan of a document sent in full. Its key is the string itself: Python hashes a
+        string once, in C, not the parsed document's frozen nodes, recursively."""
+        key = (query, operation_name)
+        plan: Plan | Missing | None = self._plans.get(key, MISSING)
+        if plan is MISSING:
+            plan = self._plans[key] = self._admit(query, operation_name)
+        return plan
+
+    def plan_by_hash(self, digest: str, operation_name: str | None) -> Plan | Missing | None:
+        """The plan of a persisted query, by its hash alone; MISSING when not known yet."""
+        return self._by_hash.get((digest, operation_name), MISSING)
+
+    def admit_by_hash(self, digest: str, operation_name: str | None, document: str) -> Plan | None:
+        plan = self._by_hash[digest, operation_name] = self._admit(document, operation_name)
+        return plan
+
+    def _admit(self, query: str, operation_name: str | None) -> Plan | None:
+        """The same limits and validation as Strawberry's path; anything refused stays there,
+        where it gets its exact error."""
+        try:
+            document = parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError:
+            return None
+        if validate_document(self.schema._schema, document, self._rules):
+            return None
+        operation = _select_operation(document.definitions, operation_name)
+        if operation is None:
+            return None
+        try:
+            return Plan(self.schema, document, operation)
+        except NotCompiled:
+            return None
+
+
+def _select_operation(
+    definitions: Iterable[Any], operation_name: str | None
+) -> OperationDefinitionNode | None:
+    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    named = [o for o in operations if o.name is not None and o.name.value == operation_name]
+    return named[0] if named else None

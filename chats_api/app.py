@@ -128,5 +128,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.authenticator = Authenticator(settings.rate_limit, shared)
     app.state.engine = engine
+    app.state.graphql = graphql
     app.state.draining = False
     return app

@@ -116,8 +116,11 @@ def operation_label(document: DocumentNode) -> str:
 
 
 def _label_operation(context: ExecutionContext) -> None:
-    document = context.graphql_document
-    if document is None or context.pre_execution_errors:
+    document, result = context.graphql_document, context.result
+    refused = result is None or (
+        result.data is None and all(error.path is None for error in result.errors or ())
+    )
+    if document is None or refused:
         return  # an invalid document's field names are the client's choice: not a label
     label = operation_label(document)
     if label:

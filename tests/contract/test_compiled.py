@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from contextlib import ExitStack
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,7 +262,10 @@ def test_update_and_delete(twins: Twins) -> None:
         twins.answers(
             {"query": f'mutation {{ createChat(input: {{chatId: "{chat_id}"}}) {{ __typename }} }}'}
         )
-    rename = 'mutation ($id: UUID!) { updateChat(input: {chatId: $id, topic: " New "}) { chat { title } } }'
+    rename = (
+        "mutation ($id: UUID!) {"
+        ' updateChat(input: {chatId: $id, topic: " New "}) { chat { title } } }'
+    )
     twins.same({"query": rename, "variables": {"id": ids[0]}}, compiled=True)
     delete = "mutation ($id: UUID!) { deleteChat(input: {chatId: $id}) { chatId } }"
     bodies = tuple({"query": delete, "variables": {"id": chat_id}} for chat_id in ids)

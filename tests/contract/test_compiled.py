@@ -66,7 +66,8 @@ class Twins:
     world: World
 
     def answers(self, body: dict[str, Any], **options: Any) -> tuple[Any, Any]:
-        return self.portal.call(self._answers, body, options)
+        answers: tuple[Any, Any] = self.portal.call(self._answers, body, options)
+        return answers
 
     async def _answers(self, body: dict[str, Any], options: dict[str, Any]) -> tuple[Any, Any]:
         key = options.get("key", "alice")

@@ -20,13 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from chats_api import metrics
 from chats_api.logs import configure_logging, logger
-from chats_api.middleware import (
-    GraphQLBodyLimit,
-    MetricsMiddleware,
-    RequestIdMiddleware,
-    RequestTimeout,
-    UseEngine,
-)
+from chats_api.middleware import Edge, Guards
 from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
 from db.shared import SharedState
@@ -108,9 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         # Outermost first. CORS wraps the guards, so that a browser can read their 413 and 503 too.
         middleware=[
-            Middleware(UseEngine, engine=engine),
-            Middleware(RequestIdMiddleware),
-            Middleware(MetricsMiddleware),
+            Middleware(Edge, engine=engine),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
@@ -120,8 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expose_headers=["x-request-id", "retry-after"],
                 max_age=600,
             ),
-            Middleware(RequestTimeout, seconds=settings.request_timeout),
-            Middleware(GraphQLBodyLimit),
+            Middleware(Guards, seconds=settings.request_timeout),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -46,6 +46,23 @@ POOL_SIZE = Gauge(
 )
 
 
+# The labelled children, by their labels: prometheus-client looks them up under a lock on every
+# `labels()` call; the set of label values is bounded (routes, operations, statuses).
+_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+
+def observe(method: str, route: str, operation: str, status: int, seconds: float) -> None:
+    key = (method, route, operation, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            REQUESTS.labels(method, route, operation, str(status)),
+            LATENCY.labels(method, route, operation),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def _pool(request: Request) -> Any:
     engine = request.app.state.engine
     return getattr(engine, "pool", None)

@@ -1,12 +1,6 @@
-"""The service's pure-ASGI middleware, outermost first in `chats_api.app`:
-
-- `RequestIdMiddleware`: the request id, and one access line per request;
-- `MetricsMiddleware`: Prometheus request counts and latencies;
-- `RequestTimeout`: a deadline for every HTTP request;
-- `GraphQLBodyLimit`: a size limit for GraphQL documents (REST bodies are limited where they are
-  read, to keep the contract's order of errors).
-
-The guards answer with the domain's errors, rendered by the edge the request was for.
+"""The service's pure-ASGI middleware, outermost first in `chats_api.app`: `Edge` (engine, request
+id, access line, metrics), Starlette's CORS, then `Guards` (deadline, GraphQL body limit). The
+guards answer with the domain's errors, rendered by the edge the request was for.
 """
 
 from __future__ import annotations
@@ -17,16 +11,16 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uuid_utils import uuid4
 
+from chats_api import metrics
 from chats_api.logs import (
     REQUEST_ID_HEADER,
     SANE_REQUEST_ID,
-    access,
     logger,
     operation,
     request_id,
     route_of,
+    write_access_line,
 )
-from chats_api.metrics import LATENCY, REQUESTS
 from db.engine import ServiceEngine, restore_engine, use_engine
 from resolvers.errors import PayloadTooLarge, ServiceError, ServiceUnavailable
 from rest import errors as rest_errors
@@ -35,31 +29,31 @@ from schema import errors as graphql_errors
 MAX_GRAPHQL_BODY_BYTES = 64 * 1024
 
 
-class UseEngine:
-    """Everything this app runs, requests and subscriptions included, uses its own engine."""
+class Edge:
+    """The outermost layer, one for what every request needs (merged: each layer of pure ASGI
+    middleware costs a call and a wrapped `send` per message):
+
+    - the app's own engine for everything the request runs (subscriptions included);
+    - the request id, returned in `x-request-id` and stamped on its log lines;
+    - one access line when the request is answered;
+    - Prometheus request counts and latencies.
+    """
 
     def __init__(self, app: ASGIApp, engine: ServiceEngine) -> None:
         self.app = app
         self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = use_engine(self.engine)
+        engine_token = use_engine(self.engine)
         try:
-            await self.app(scope, receive, send)
+            if scope["type"] in ("http", "websocket"):
+                await self._request(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
         finally:
-            restore_engine(token)
+            restore_engine(engine_token)
 
-
-class RequestIdMiddleware:
-    """Gives each request its id, and logs one line when the request is answered."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    async def _request(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = ""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -83,57 +77,41 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if scope["type"] == "http":
-                access.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "route": route_of(scope),
-                        "operation": operation.get(),
-                        "status": status or 500,
-                        "duration_ms": round(1000 * (time.perf_counter() - started), 3),
-                    },
-                )
+                elapsed = time.perf_counter() - started
+                route, label = route_of(scope), operation.get()
+                write_access_line(scope["method"], route, label, status or 500, elapsed)
+                if scope["path"] != "/metrics":
+                    metrics.observe(scope["method"], route, label, status or 500, elapsed)
             operation.reset(operation_token)
             request_id.reset(token)
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class Guards:
+    """The innermost layer, inside CORS (so that a browser can read its refusals):
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+    - a deadline for every HTTP request: still running after `seconds`, it is cancelled and, if
+      nothing was sent yet, answered 503 with Retry-After, in the envelope of its protocol;
+    - a size limit for GraphQL documents, before anything parses them (REST bodies are limited
+      where they are read, to keep the contract's order of errors).
+    """
 
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            labels = (scope["method"], route_of(scope), operation.get())
-            REQUESTS.labels(*labels, str(status)).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
-
-
-class RequestTimeout:
-    """Stops runaway work: a request still running after `seconds` is cancelled and, if nothing
-    was sent yet, answered 503 with Retry-After, in the envelope of its protocol."""
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+    def __init__(
+        self, app: ASGIApp, seconds: float, max_graphql_bytes: int = MAX_GRAPHQL_BODY_BYTES
+    ) -> None:
         self.app = app
         self.seconds = seconds
+        self.max_graphql_bytes = max_graphql_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"] == "/graphql":
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.max_graphql_bytes:
+                await _refuse(scope, receive, send, PayloadTooLarge())
+                return
+            receive = _counting(receive, self.max_graphql_bytes)
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -148,38 +126,23 @@ class RequestTimeout:
             logger.error("%s %s: gave up after %s s", scope["method"], scope["path"], self.seconds)
             if not started:
                 await _refuse(scope, receive, send, ServiceUnavailable())
-
-
-class GraphQLBodyLimit:
-    """Refuses GraphQL requests whose body is over the limit before anything parses them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_GRAPHQL_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/graphql":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(scope, receive, send, PayloadTooLarge())
-            return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
         except _TooLarge:
             await _refuse(scope, receive, send, PayloadTooLarge())
+
+
+def _counting(receive: Receive, max_bytes: int) -> Receive:
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise _TooLarge()
+        return message
+
+    return counting_receive
 
 
 class _TooLarge(Exception):

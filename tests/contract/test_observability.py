@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import httpx
 import pytest
 
-from chats_api.logs import JSONFormatter
 from tests.support.databases import Database
 from tests.support.world import World
 
@@ -16,18 +14,18 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_one_json_log_line_per_request(
-    client: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="chats_api")
-    caplog.clear()
+    capsys.readouterr()
     response = await client.post(
         "/graphql",
         json={"query": "mutation { createChat { chat { id } } }"},
         headers={"x-api-key": world.keys["alice"], "x-request-id": "trace-42"},
     )
     assert response.headers["x-request-id"] == "trace-42"
-    [record] = [r for r in caplog.records if r.name == "chats_api.access"]
-    line = json.loads(JSONFormatter().format(record))
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [line] = [line for line in lines if line["logger"] == "chats_api.access"]
+    assert line["level"] == "INFO"
     assert line["message"] == "request"
     assert line["request_id"] == "trace-42"
     assert line["method"] == "POST"

@@ -12,7 +12,16 @@ from typing import Any, NoReturn
 
 from chats_api.logs import uvicorn_log_config
 from chats_api.settings import Settings
-from db.engine import create_engine, enable_wal, sqlite_path, use_engine
+from db.engine import (
+    LazyPostgresEngine,
+    ServiceEngine,
+    TidySQLiteEngine,
+    close_engine,
+    create_engine,
+    enable_wal,
+    sqlite_path,
+    use_engine,
+)
 from db.errors import DatabaseError
 from resolvers import admin
 from resolvers.errors import ServiceError
@@ -72,12 +81,25 @@ def _aware_datetime(value: str) -> datetime:
 
 async def _migrate(settings: Settings) -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
+    from piccolo.engine.finder import engine_finder
 
-    result = await run_forwards(app_name="all")
+    try:
+        result = await run_forwards(app_name="all")
+    finally:
+        engine = engine_finder()
+        if isinstance(engine, TidySQLiteEngine | LazyPostgresEngine):
+            await close_engine(engine)  # SQLite's connection has a thread of its own
     if not result.success:
         raise SystemExit(f"chats-api: migration failed: {result.message}")
     if settings.database_url.startswith("sqlite:///"):
         enable_wal(sqlite_path(settings.database_url))
+
+
+async def _closing(engine: ServiceEngine, action: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await action
+    finally:
+        await close_engine(engine)
 
 
 def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, Any]]:
@@ -121,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             return 0
         use_engine(engine)
-        result: object = asyncio.run(_admin_action(args)())
+        result: object = asyncio.run(_closing(engine, _admin_action(args)()))
     except ServiceError as exc:
         print(f"chats-api: {exc.message}", file=sys.stderr)
         return 1

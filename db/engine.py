@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -67,20 +68,26 @@ class LazyPostgresEngine(PostgresEngine):
 
 
 class TidySQLiteEngine(SQLiteEngine):
-    """Piccolo's SQLiteEngine, with every aiosqlite connection closed and its thread ended on
-    every path, failures and cancellations (the request deadline) included.
+    """Piccolo's SQLiteEngine on one long-lived connection: one writer (SQLite has one write lock
+    anyway), WAL so that other processes' readers are not blocked, and no thread started per
+    query (aiosqlite runs each connection on a thread of its own; Piccolo opens a connection per
+    query, which capped the service at a few hundred creates per second).
 
-    aiosqlite runs each connection on a thread. Piccolo leaves a connection open when BEGIN or
-    ROLLBACK fails, and aiosqlite does not wait for the thread of a connection that failed to
-    open. Such a thread finishing after the event loop has closed dies with "Event loop is
-    closed" (seen at shutdown after an outage); an open one holds its file until collected.
+    Uses of the connection, a statement or a whole transaction, take turns (an asyncio lock). A
+    use cut short (the request deadline, a client gone) or failed by anything but a constraint
+    leaves the connection in a state nobody knows: it is discarded, closed in the background
+    (SQLite's wait for a lock cannot be interrupted, and the deadline must hold), and the next
+    use opens a new one. Shutdown waits for those closes, so that no thread outlives the loop.
     """
 
-    __slots__ = ("_cleanups", "deadline", "health", "hub")
+    __slots__ = ("_cleanups", "_connection", "_file", "_turn", "deadline", "health", "hub")
 
     def __init__(self, path: str, **kwargs: Any) -> None:
         super().__init__(path=path, **kwargs)
         self._cleanups: set[asyncio.Future[None]] = set()
+        self._connection: aiosqlite.Connection | None = None
+        self._file: tuple[int, int] | None = None  # device and inode the connection opened
+        self._turn = asyncio.Lock()
         # No query deadline: SQLite's waits are bounded by its busy timeout.
         self.deadline: float | None = None
         # SQLite serves one process: its events go from the commit straight to this hub.
@@ -103,6 +110,48 @@ class TidySQLiteEngine(SQLiteEngine):
             raise
         return connection
 
+    async def take_turn(self) -> aiosqlite.Connection:
+        """The connection, for this use alone until `end_turn`."""
+        await self._turn.acquire()
+        try:
+            if self._connection is not None and self._file != _identity(self.path):
+                # The file was deleted or replaced under the open connection, which would go on
+                # writing to a file nobody will read again: open the path anew (or fail, 503).
+                connection, self._connection = self._connection, None
+                await self.release(connection)
+            if self._connection is None:
+                self._connection = await self.get_connection()
+                self._file = _identity(self.path)
+        except BaseException:
+            self._turn.release()
+            raise
+        return self._connection
+
+    async def end_turn(self, error: BaseException | None = None) -> None:
+        """Give the connection back; after `error` (other than a constraint, which SQLite
+        rolls back by itself), discard it."""
+        connection = self._connection
+        try:
+            if error is not None and not isinstance(error, sqlite3.IntegrityError):
+                self._connection = None
+                if connection is not None:
+                    await self.release(connection, error)
+        finally:
+            self._turn.release()
+
+    async def _run_in_existing_connection(
+        self,
+        connection: aiosqlite.Connection,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: type[Table] | None = None,
+    ) -> Any:
+        # Piccolo's, without its `PRAGMA foreign_keys = 1` before every statement: the
+        # connection set it once when it opened. (SQLite here has RETURNING: 3.35 or later.)
+        async with connection.execute(query, args or []) as cursor:
+            return await cursor.fetchall()
+
     async def _run_in_new_connection(
         self,
         query: str,
@@ -110,18 +159,16 @@ class TidySQLiteEngine(SQLiteEngine):
         query_type: str = "generic",
         table: type[Table] | None = None,
     ) -> Any:
-        # Piccolo's version opens its connection with aiosqlite directly; this one shares the
-        # guarded opening above. Rows are read before the commit, so RETURNING rows are complete.
-        connection = await self.get_connection()
+        # Outside a transaction: one statement, on the shared connection (autocommit).
+        connection = await self.take_turn()
         try:
             rows = await self._run_in_existing_connection(
                 connection, query, args, query_type=query_type, table=table
             )
-            await connection.commit()
         except BaseException as error:
-            await self.release(connection, error)
+            await self.end_turn(error)
             raise
-        await self.release(connection)
+        await self.end_turn()
         return rows
 
     def transaction(
@@ -142,7 +189,12 @@ class TidySQLiteEngine(SQLiteEngine):
         await self._clean_up(connection.close(), error)
 
     async def wait_closed(self) -> None:
-        """At shutdown: the closes still going on in the background are over, threads ended."""
+        """At shutdown: the connection closed, and the closes still going on in the background
+        over, threads ended."""
+        async with self._turn:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await self.release(connection)
         await asyncio.gather(*self._cleanups, return_exceptions=True)
 
     async def _clean_up(self, work: Awaitable[None], error: BaseException | None) -> None:
@@ -153,35 +205,57 @@ class TidySQLiteEngine(SQLiteEngine):
             await asyncio.shield(cleanup)  # cancelled while waiting: it still completes
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 class TidySQLiteTransaction(SQLiteTransaction):
-    """Piccolo's SQLiteTransaction, closing its connection when BEGIN, COMMIT or ROLLBACK fails
-    or is cancelled (BEGIN IMMEDIATE cut short by the request deadline while it waits for the
-    write lock)."""
+    """A transaction on the engine's shared connection, holding its turn from BEGIN to COMMIT or
+    ROLLBACK; a transaction cut short discards the connection instead of rolling back (the
+    ROLLBACK could wait behind a statement still running in its thread)."""
 
     __slots__ = ()
 
     async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        engine = cast(TidySQLiteEngine, self.engine)
+        self.connection = await engine.take_turn()
         try:
-            return await super().__aenter__()
+            await self.connection.execute(f"BEGIN {self.transaction_type.value}")
         except BaseException as error:
-            await self._release(error)
+            await engine.end_turn(error)
             raise
+        self.context = engine.current_transaction.set(self)
+        return self
 
     async def __aexit__(self, *exc_info: Any) -> bool:
+        if self._parent is not None:
+            return exc_info[1] is None
+        engine = cast(TidySQLiteEngine, self.engine)
+        error: BaseException | None = exc_info[1]
         try:
-            return await super().__aexit__(*exc_info)
-        except BaseException as error:
-            await self._release(error)
-            if self._parent is None:
-                self.engine.current_transaction.reset(self.context)
+            if error is None:
+                if not self._committed and not self._rolled_back:
+                    await self.connection.execute("COMMIT")
+                    self._committed = True
+            elif isinstance(error, Exception):
+                # Raised between statements: none is running, a rollback is quick.
+                if not self._rolled_back:
+                    await self.connection.execute("ROLLBACK")
+                    self._rolled_back = True
+            # Otherwise (cancelled) a statement may still be running: end_turn discards it.
+        except BaseException as failure:
+            error = failure
             raise
-
-    async def _release(self, error: BaseException) -> None:
-        # Unset (a slot) when opening the connection failed: get_connection cleaned up then.
-        # Closing an aiosqlite connection twice is harmless.
-        connection: aiosqlite.Connection | None = getattr(self, "connection", None)
-        if connection is not None:
-            await cast(TidySQLiteEngine, self.engine).release(connection, error)
+        finally:
+            engine.current_transaction.reset(self.context)
+            await engine.end_turn(error)
+        return exc_info[1] is None
 
 
 def sqlite_path(url: str) -> str:

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,7 +87,13 @@ async def test_database_unreachable_is_a_503_then_recovers(
     else:
         folder = tmp_path / "vanishing"
         folder.mkdir()
-        shutil.copy(database.url.removeprefix("sqlite:///"), folder / "chats.sqlite3")
+        # SQLite's own backup: the world's app still has its connection open, and its writes
+        # may be in the write-ahead log rather than in the file.
+        with (
+            closing(sqlite3.connect(database.url.removeprefix("sqlite:///"))) as source,
+            closing(sqlite3.connect(folder / "chats.sqlite3")) as copy,
+        ):
+            source.backup(copy)
         url = f"sqlite:///{folder / 'chats.sqlite3'}"
 
     async with app_for(database_url=url) as app, http_client(app) as client:

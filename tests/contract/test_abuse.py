@@ -90,14 +90,12 @@ async def test_graphql_document_size(client: httpx.AsyncClient, declared: bool) 
 
 async def test_caches_are_bounded() -> None:
     from strawberry.extensions.parser_cache import _get_parse_cache
-    from strawberry.extensions.validation_cache import _get_validate_cache
 
-    from schema.schema import CACHE_SIZE
+    from schema.schema import CACHE_SIZE, VALIDATION_CACHE
 
     parse_cache: Any = _get_parse_cache(CACHE_SIZE)
-    validate_cache: Any = _get_validate_cache(CACHE_SIZE)
     assert parse_cache.cache_info().maxsize == CACHE_SIZE == 256
-    assert validate_cache.cache_info().maxsize == CACHE_SIZE
+    assert VALIDATION_CACHE.maxsize == CACHE_SIZE
 
 
 @pytest.mark.parametrize("path", ["/api/chats", "/graphql"])

@@ -11,9 +11,11 @@ reported (so the connection is idle again), is released as it is: the fast path 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,19 +36,64 @@ def idle_after(error: BaseException) -> bool:
     )
 
 
+class FairGate:
+    """First come, first served turns at the pool, one per connection it may hold.
+
+    asyncpg's pool hands connections out through an asyncio queue, which is not fair under load: a
+    waiter woken for a released connection often finds it taken by a request that just arrived,
+    and goes back to the end of the line. With more requests than connections, some wait many
+    turns and the latency's tail grows (p99 at 64 connections was 5x its median). Here a released
+    turn goes straight to the oldest waiter, so every request waits about as long as the others.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, turns: int) -> None:
+        self._free = turns
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._pass_on()  # handed a turn just as it was cancelled: not ours to keep
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._pass_on()
+
+    def _pass_on(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 @asynccontextmanager
-async def pooled(pool: asyncpg.Pool) -> AsyncIterator[Any]:
-    """A pool connection for one use, released or terminated as its state allows."""
-    connection = await pool.acquire()
-    try:
-        yield connection
-    except BaseException as error:
-        if idle_after(error):
-            await pool.release(connection)
-        else:
-            _terminate(connection)
-        raise
-    await pool.release(connection)
+async def pooled(pool: asyncpg.Pool, gate: FairGate | None = None) -> AsyncIterator[Any]:
+    """A pool connection for one use, released or terminated as its state allows; with `gate`,
+    connections are handed out in the order they were asked for."""
+    async with gate or contextlib.nullcontext():
+        connection = await pool.acquire()
+        try:
+            yield connection
+        except BaseException as error:
+            if idle_after(error):
+                await pool.release(connection)
+            else:
+                _terminate(connection)
+            raise
+        await pool.release(connection)
 
 
 def _terminate(connection: Any) -> None:

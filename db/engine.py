@@ -23,7 +23,7 @@ from piccolo.engine.sqlite import (
 )
 from piccolo.table import Table, TableMeta
 
-from db.connections import DatabaseHealth, ServiceTransaction, pooled
+from db.connections import DatabaseHealth, FairGate, ServiceTransaction, pooled
 from db.errors import DatabaseUnavailable, translate
 from db.events import EventHub
 from db.tables import TABLES
@@ -42,7 +42,7 @@ class LazyPostgresEngine(PostgresEngine):
     `piccolo_conf` opens a connection. The pool is opened by the app's lifespan instead.
     """
 
-    __slots__ = ("deadline", "health", "hub")
+    __slots__ = ("deadline", "gate", "health", "hub")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,6 +50,8 @@ class LazyPostgresEngine(PostgresEngine):
         # database counts as unavailable; a silent network would otherwise hold a request (and a
         # pool connection) forever. Set by `open_engine`.
         self.deadline: float | None = None
+        # Turns at the pool, in order of arrival (one per connection); set by `open_engine`.
+        self.gate: FairGate | None = None
         self.hub = EventHub()
         self.health = DatabaseHealth()
 
@@ -63,7 +65,7 @@ class LazyPostgresEngine(PostgresEngine):
         # Piccolo's, with a connection whose use was cut short terminated, never reused.
         if not self.pool:
             raise ValueError("A pool isn't currently running.")
-        async with pooled(self.pool) as connection:
+        async with pooled(self.pool, self.gate) as connection:
             return await connection.fetch(query, *(args or ()))
 
 
@@ -175,6 +177,19 @@ class TidySQLiteEngine(SQLiteEngine):
         await self.end_turn()
         return rows
 
+    async def write_atomically(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run `statements` as one write transaction (BEGIN IMMEDIATE to COMMIT) in a single trip
+        to the connection's thread, instead of one trip per statement: the hot path of creating a
+        chat. A failure rolls back in that thread, so the connection is idle again."""
+        connection = await self.take_turn()
+        try:
+            # aiosqlite's own way of running work on its thread (every method of it uses this).
+            await connection._execute(_atomically, connection._conn, statements)  # type: ignore[no-untyped-call]
+        except BaseException as error:
+            await self.end_turn(error)
+            raise
+        await self.end_turn()
+
     def transaction(
         self,
         transaction_type: TransactionType = TransactionType.deferred,
@@ -207,6 +222,20 @@ class TidySQLiteEngine(SQLiteEngine):
         cleanup.add_done_callback(self._cleanups.discard)
         if not isinstance(error, asyncio.CancelledError):
             await asyncio.shield(cleanup)  # cancelled while waiting: it still completes
+
+
+def _atomically(
+    connection: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> None:
+    """On the connection's thread: all of `statements`, or none."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement, args in statements:
+            connection.execute(statement, args)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -362,6 +391,7 @@ async def open_engine(
     """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode."""
     if isinstance(engine, LazyPostgresEngine):
         engine.deadline = query_timeout
+        engine.gate = FairGate(max_size)
         await engine.start_connection_pool(
             min_size=min_size,
             max_size=max_size,

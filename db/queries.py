@@ -14,7 +14,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
 from db.connections import pooled
-from db.engine import current_engine, query, write_transaction
+from db.engine import TidySQLiteEngine, current_engine, query, write_transaction
 from db.errors import retry_transient
 from db.rows import CHAT_FIELDS, ChatRow, KeyRow
 from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
@@ -163,6 +163,16 @@ RETURNING pg_notify('{events_module.CHANNEL}', $7)
 """
 
 
+# Values go through the sqlite3 adapters Piccolo registers: stored as Piccolo stores them.
+_INSERT_SESSION_ON_SQLITE = (
+    "INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES (?, ?, ?, ?)"
+)
+_INSERT_CHAT_ON_SQLITE = (
+    "INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 @retry_transient
 @query
 async def insert_session_and_chat(
@@ -187,7 +197,7 @@ async def insert_session_and_chat(
     engine = current_engine()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         # The hot path: one statement, so one round trip and atomic by itself.
-        async with pooled(engine.pool) as connection:
+        async with pooled(engine.pool, engine.gate) as connection:
             await connection.execute(
                 _CREATE_ON_POSTGRES,
                 session_id,
@@ -198,6 +208,16 @@ async def insert_session_and_chat(
                 title,
                 events_module.encode("CREATED", row),
             )
+        return row
+    if isinstance(engine, TidySQLiteEngine):
+        # The same two rows, in one trip to SQLite's thread.
+        await engine.write_atomically(
+            [
+                (_INSERT_SESSION_ON_SQLITE, (session_id, account_id, artist_id, now)),
+                (_INSERT_CHAT_ON_SQLITE, (chat_id, session_id, account_id, title, now, now)),
+            ]
+        )
+        engine.hub.deliver(events_module.encode("CREATED", row))
         return row
     async with _writing() as events:
         await Session.insert(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from db.tables import Chat, Session
 from tests.support.api import Api, assert_stored
 from tests.support.databases import Database
 from tests.support.world import World
@@ -243,3 +245,39 @@ async def test_client_chat_id_in_upper_case_is_stored_canonically(
     assert outcome.chat is not None
     assert outcome.chat["id"] == str(chat_id)
     await assert_stored(database, outcome)
+
+
+async def test_rows_are_stored_as_the_orm_stores_them(
+    api: Api, database: Database, world: World
+) -> None:
+    # The create path writes its two rows with hand-written SQL (one round trip, or one trip to
+    # SQLite's thread); Piccolo writes the same values the same way, so every reader agrees.
+    outcome = await api.create_chat({"topic": "raw"}, key=world.keys["alice"])
+    assert outcome.chat is not None
+    written = await database.chat(outcome.chat["id"])
+    assert written is not None
+    session_id, chat_id = uuid.uuid4(), uuid.uuid4()
+    moment = datetime.fromisoformat(outcome.chat["updatedAt"])
+    await Session.insert(Session(id=session_id, account=world.alice, created_at=moment))
+    await Chat.insert(
+        Chat(
+            id=chat_id,
+            session=session_id,
+            account=world.alice,
+            title="raw",
+            created_at=moment,
+            updated_at=moment,
+        )
+    )
+    stored = (
+        "SELECT typeof(c.id) AS id_type, c.account_id, typeof(c.account_id) AS account_type,"
+        " c.title, c.created_at, c.updated_at, typeof(c.updated_at) AS updated_type,"
+        " s.account_id AS session_account, s.artist_id, s.created_at AS session_created"
+        " FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ?"
+    )
+    if database.engine != "sqlite":
+        stored = stored.replace("typeof(", "pg_typeof(").replace(") AS", ")::text AS")
+    by_service = await database.fetch(stored, uuid.UUID(outcome.chat["id"]))
+    by_orm = await database.fetch(stored, chat_id)
+    assert by_service == by_orm
+    assert len(by_service) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import secrets
@@ -67,6 +68,7 @@ class Authenticator:
         self._limiter: SlidingWindowCounterRateLimiter | None = None
         self._shared = shared
         self._valid_keys: TTLCache[str, Caller] = TTLCache(KEY_CACHE_SIZE, KEY_CACHE_SECONDS)
+        self._lookups: dict[str, asyncio.Future[Caller]] = {}
 
     @use_case()
     async def authenticate(
@@ -79,15 +81,33 @@ class Authenticator:
         if not key:
             raise Unauthenticated()
         key_hash = hash_key(key)
-        caller = self._valid_keys.get(key_hash)
-        if caller is None:
-            row = await queries.find_active_key(key_hash, now())
-            if row is None:
-                raise Unauthenticated()
-            caller = Caller(account_id=row["account_id"], key_id=row["id"])
-            self._valid_keys[key_hash] = caller
+        caller = self._valid_keys.get(key_hash) or await self._look_up(key_hash)
         await self._spend(caller)
         return caller
+
+    async def _look_up(self, key_hash: str) -> Caller:
+        """One query per key however many requests ask at once: when a busy key's entry
+        expires, every request in flight for it would otherwise query the database together.
+        The lookup runs in a task of its own, so that one request cut short stops no other."""
+        pending = self._lookups.get(key_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._find(key_hash))
+            self._lookups[key_hash] = pending
+            pending.add_done_callback(lambda done: self._forget(key_hash, done))
+        return await asyncio.shield(pending)
+
+    async def _find(self, key_hash: str) -> Caller:
+        row = await queries.find_active_key(key_hash, now())
+        if row is None:
+            raise Unauthenticated()
+        caller = Caller(account_id=row["account_id"], key_id=row["id"])
+        self._valid_keys[key_hash] = caller
+        return caller
+
+    def _forget(self, key_hash: str, done: asyncio.Future[Caller]) -> None:
+        del self._lookups[key_hash]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every request waiting for it may be gone
 
     def _storage(self) -> Storage:
         if self._shared is None:

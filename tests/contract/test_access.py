@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import datetime
 
 import pytest
 
+from db import queries
+from db.rows import KeyRow
 from tests.support.api import Api, assert_stored
 from tests.support.databases import Database
 from tests.support.world import World
@@ -106,3 +110,29 @@ async def test_denied_request_with_taken_chat_id_is_forbidden_not_conflict(
     )
     assert outcome.error == ARTIST_DENIED
     assert await database.counts() == {"sessions": 1, "chats": 1}
+
+
+async def test_a_key_is_looked_up_once_however_many_requests_ask_at_once(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # When a busy key's cache entry expires, the requests in flight for it share one lookup (the
+    # real query; only counted here) instead of all querying the database together.
+    lookups: list[str] = []
+    real = queries.find_active_key
+
+    async def counted(key_hash: str, now: datetime) -> KeyRow | None:
+        lookups.append(key_hash)
+        return await real(key_hash, now)
+
+    monkeypatch.setattr(queries, "find_active_key", counted)
+    outcomes = await asyncio.gather(
+        *(api.create_chat({"topic": f"t{n}"}, key=world.keys["bob"]) for n in range(12))
+    )
+    assert [o.status for o in outcomes] == [200] * 12
+    assert {o.chat["accountId"] for o in outcomes if o.chat} == {str(world.bob)}
+    assert len(lookups) == 1
+    # An unknown key is not remembered: each burst asks again, and every request is refused.
+    for burst in (2, 3):
+        refused = await asyncio.gather(*(api.create_chat(key="chats_unknown") for _ in range(5)))
+        assert {o.error for o in refused} == {(401, "Unauthorized")}
+        assert len(lookups) >= burst

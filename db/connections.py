@@ -16,8 +16,6 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -62,15 +60,15 @@ class FairGate:
             await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled():
-                self._pass_on()  # handed a turn just as it was cancelled: not ours to keep
+                self.release()  # handed a turn just as it was cancelled: not ours to keep
             else:
                 self._waiters.remove(waiter)
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._pass_on()
+        self.release()
 
-    def _pass_on(self) -> None:
+    def release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -79,21 +77,40 @@ class FairGate:
         self._free += 1
 
 
-@asynccontextmanager
-async def pooled(pool: asyncpg.Pool, gate: FairGate | None = None) -> AsyncIterator[Any]:
+class PooledConnection:
     """A pool connection for one use, released or terminated as its state allows; with `gate`,
-    connections are handed out in the order they were asked for."""
-    async with gate or contextlib.nullcontext():
-        connection = await pool.acquire()
+    connections are handed out in the order they were asked for. (A class rather than a
+    generator-based context manager: it runs on every query.)"""
+
+    __slots__ = ("_connection", "_gate", "_pool")
+
+    def __init__(self, pool: asyncpg.Pool, gate: FairGate | None = None) -> None:
+        self._pool = pool
+        self._gate = gate
+        self._connection: Any = None
+
+    async def __aenter__(self) -> Any:
+        if self._gate is not None:
+            await self._gate.__aenter__()
         try:
-            yield connection
-        except BaseException as error:
-            if idle_after(error):
-                await pool.release(connection)
-            else:
-                _terminate(connection)
+            self._connection = await self._pool.acquire()
+        except BaseException:
+            self._pass_turn()
             raise
-        await pool.release(connection)
+        return self._connection
+
+    async def __aexit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        try:
+            if error is None or idle_after(error):
+                await self._pool.release(self._connection)
+            else:
+                _terminate(self._connection)
+        finally:
+            self._pass_turn()
+
+    def _pass_turn(self) -> None:
+        if self._gate is not None:
+            self._gate.release()
 
 
 def _terminate(connection: Any) -> None:

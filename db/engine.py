@@ -23,7 +23,7 @@ from piccolo.engine.sqlite import (
 )
 from piccolo.table import Table, TableMeta
 
-from db.connections import DatabaseHealth, FairGate, ServiceTransaction, pooled
+from db.connections import DatabaseHealth, FairGate, PooledConnection, ServiceTransaction
 from db.errors import DatabaseUnavailable, translate
 from db.events import EventHub
 from db.tables import TABLES
@@ -65,7 +65,7 @@ class LazyPostgresEngine(PostgresEngine):
         # Piccolo's, with a connection whose use was cut short terminated, never reused.
         if not self.pool:
             raise ValueError("A pool isn't currently running.")
-        async with pooled(self.pool, self.gate) as connection:
+        async with PooledConnection(self.pool, self.gate) as connection:
             return await connection.fetch(query, *(args or ()))
 
 

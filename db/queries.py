@@ -13,7 +13,7 @@ from piccolo.columns.combination import Or, Where
 from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
-from db.connections import pooled
+from db.connections import PooledConnection
 from db.engine import TidySQLiteEngine, current_engine, query, write_transaction
 from db.errors import retry_transient
 from db.rows import CHAT_FIELDS, ChatRow, KeyRow
@@ -197,7 +197,7 @@ async def insert_session_and_chat(
     engine = current_engine()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         # The hot path: one statement, so one round trip and atomic by itself.
-        async with pooled(engine.pool, engine.gate) as connection:
+        async with PooledConnection(engine.pool, engine.gate) as connection:
             await connection.execute(
                 _CREATE_ON_POSTGRES,
                 session_id,

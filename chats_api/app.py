@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,7 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from chats_api import metrics
 from chats_api.logs import configure_logging, logger
-from chats_api.middleware import Edge, Guards
+from chats_api.middleware import Edge
 from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
 from db.shared import SharedState
@@ -90,6 +91,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await shared.close()
 
     graphql = graphql_app(shared, compiled=settings.graphql_compiled)
+    cors: dict[str, Any] = {
+        "allow_origins": list(settings.cors_allow_origins),
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        # Without these two the browser's preflight fails for every authenticated call.
+        "allow_headers": ["x-api-key", "authorization", "content-type", "x-request-id"],
+        "expose_headers": ["x-request-id", "retry-after"],
+        "max_age": 600,
+    }
     app = Starlette(
         routes=[
             *rest_chats.routes,
@@ -100,19 +109,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             graphiql_assets(),
         ],
-        # Outermost first. CORS wraps the guards, so that a browser can read their 413 and 503 too.
+        # Outermost first. The edge answers its own refusals (deadline, body limit) through the
+        # same CORS rules, so that a browser can read their 413 and 503 too.
         middleware=[
-            Middleware(Edge, engine=engine),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_allow_origins),
-                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-                # Without these two the browser's preflight fails for every authenticated call.
-                allow_headers=["x-api-key", "authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id", "retry-after"],
-                max_age=600,
-            ),
-            Middleware(Guards, seconds=settings.request_timeout),
+            Middleware(Edge, engine=engine, seconds=settings.request_timeout, cors=cors),
+            Middleware(CORSMiddleware, **cors),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -1,13 +1,17 @@
 """The service's pure-ASGI middleware, outermost first in `chats_api.app`: `Edge` (engine, request
-id, access line, metrics), Starlette's CORS, then `Guards` (deadline, GraphQL body limit). The
-guards answer with the domain's errors, rendered by the edge the request was for.
+id, access line, metrics, deadline, GraphQL body limit), then Starlette's CORS. The refusals of the
+deadline and the body limit are answered through the same CORS rules, in the domain's errors,
+rendered by the edge the request was for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uuid_utils import uuid4
 
@@ -35,13 +39,30 @@ class Edge:
 
     - the app's own engine for everything the request runs (subscriptions included);
     - the request id, returned in `x-request-id` and stamped on its log lines;
+    - a deadline for every HTTP request: still running after `seconds`, it is cancelled and, if
+      nothing was sent yet, answered 503 with Retry-After, in the envelope of its protocol;
+    - a size limit for GraphQL documents, before anything parses them (REST bodies are limited
+      where they are read, to keep the contract's order of errors);
     - one access line when the request is answered;
     - Prometheus request counts and latencies.
+
+    `cors` are the options of the CORS layer inside: refusals get the same headers, so that a
+    browser can read its 413 and 503 too.
     """
 
-    def __init__(self, app: ASGIApp, engine: ServiceEngine) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: ServiceEngine,
+        seconds: float,
+        cors: dict[str, Any],
+        max_graphql_bytes: int = MAX_GRAPHQL_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.engine = engine
+        self.seconds = seconds
+        self.cors = cors
+        self.max_graphql_bytes = max_graphql_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         engine_token = use_engine(self.engine)
@@ -74,7 +95,10 @@ class Edge:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if scope["type"] == "http":
+                await self._guarded(scope, receive, send_with_id, lambda: status != 0)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - started
@@ -85,49 +109,33 @@ class Edge:
             operation.reset(operation_token)
             request_id.reset(token)
 
-
-class Guards:
-    """The innermost layer, inside CORS (so that a browser can read its refusals):
-
-    - a deadline for every HTTP request: still running after `seconds`, it is cancelled and, if
-      nothing was sent yet, answered 503 with Retry-After, in the envelope of its protocol;
-    - a size limit for GraphQL documents, before anything parses them (REST bodies are limited
-      where they are read, to keep the contract's order of errors).
-    """
-
-    def __init__(
-        self, app: ASGIApp, seconds: float, max_graphql_bytes: int = MAX_GRAPHQL_BODY_BYTES
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, answered: Callable[[], bool]
     ) -> None:
-        self.app = app
-        self.seconds = seconds
-        self.max_graphql_bytes = max_graphql_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        """The request within its deadline and, for GraphQL, its body limit."""
         if scope["path"] == "/graphql":
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.max_graphql_bytes:
-                await _refuse(scope, receive, send, PayloadTooLarge())
+                await self._refuse(scope, receive, send, PayloadTooLarge())
                 return
             receive = _counting(receive, self.max_graphql_bytes)
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
             async with asyncio.timeout(self.seconds):
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, send)
         except TimeoutError:
             logger.error("%s %s: gave up after %s s", scope["method"], scope["path"], self.seconds)
-            if not started:
-                await _refuse(scope, receive, send, ServiceUnavailable())
+            if not answered():
+                await self._refuse(scope, receive, send, ServiceUnavailable())
         except _TooLarge:
-            await _refuse(scope, receive, send, PayloadTooLarge())
+            await self._refuse(scope, receive, send, PayloadTooLarge())
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: ServiceError) -> None:
+        """Answer with `exc` in the envelope of the request's protocol, with CORS headers."""
+        if scope["path"] == "/graphql":
+            response = graphql_errors.error_response(exc, rest_errors.status_for(type(exc)))
+        else:
+            response = rest_errors.error_response(exc)
+        await CORSMiddleware(response, **self.cors)(scope, receive, send)
 
 
 def _counting(receive: Receive, max_bytes: int) -> Receive:
@@ -147,12 +155,3 @@ def _counting(receive: Receive, max_bytes: int) -> Receive:
 
 class _TooLarge(Exception):
     pass
-
-
-async def _refuse(scope: Scope, receive: Receive, send: Send, exc: ServiceError) -> None:
-    """Answer with `exc` in the envelope of the request's protocol."""
-    if scope["path"] == "/graphql":
-        response = graphql_errors.error_response(exc, rest_errors.status_for(type(exc)))
-    else:
-        response = rest_errors.error_response(exc)
-    await response(scope, receive, send)

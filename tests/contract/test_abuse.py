@@ -106,11 +106,19 @@ async def test_runaway_requests_are_stopped(
     others = threading.enumerate()  # the world's app, and its open connection
     async with app_for(request_timeout=0.0005) as app, http_client(app) as client:
         body = {"query": "mutation { createChat { chat { id } } }"} if path == "/graphql" else {}
-        response = await client.post(path, json=body, headers={"x-api-key": world.keys["alice"]})
+        response = await client.post(
+            path,
+            json=body,
+            headers={"x-api-key": world.keys["alice"], "origin": "https://app.example"},
+        )
     # On SQLite a cancelled statement finishes in aiosqlite's thread; shutdown waited for it.
     assert lingering_sqlite_threads(besides=others) == []
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
+    # A browser can read the refusal, and its Retry-After; the request id is on it too.
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "retry-after" in response.headers["access-control-expose-headers"]
+    assert response.headers["x-request-id"]
     if path == "/graphql":
         assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
+from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,19 @@ from graphql.language import DirectiveNode, VariableNode, visit
 from graphql.language.visitor import Visitor
 from graphql.pyutils import Path, Undefined, inspect, is_iterable
 from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.scalars import is_scalar
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
 from strawberry.schema.schema import validate_document
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryOptional,
+    has_object_definition,
+)
+from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 from strawberry.types.execution import ExecutionContext
+from strawberry.types.field import StrawberryField
+from strawberry.types.unset import UNSET
 
 from schema.errors import operation_label
 from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema
@@ -290,6 +301,9 @@ class _RootField:
     parent: GraphQLObjectType
     arguments: dict[str, Any] | None  # None: they read variables, coerced per request
     complete: Completer
+    # The field's own resolver, called directly with its arguments converted by a plan; None:
+    # through the resolver Strawberry built (a shape the plan does not cover).
+    call: Callable[[Any, Any, dict[str, Any]], Any] | None
 
 
 class Plan:
@@ -354,6 +368,7 @@ class Plan:
                     if _reads_variables(node)
                     else _argument_values(field_def, node, variables),
                     complete=compiler.completer(field_def.type, details, self.root_type.name, name),
+                    call=_direct_call(self.schema, field_def),
                 )
             )
         if self.operation.operation is OperationType.QUERY and resolving > 1:
@@ -414,7 +429,10 @@ class Plan:
                 arguments = root.arguments
                 if arguments is None:
                     arguments = _argument_values(root.field_def, root.nodes[0], variables)
-                value = root.field_def.resolve(None, info, **arguments)  # type: ignore[misc]
+                if root.call is not None:
+                    value = root.call(None, info, arguments)
+                else:
+                    value = root.field_def.resolve(None, info, **arguments)  # type: ignore[misc]
                 if optimized_is_awaitable(value):
                     value = await value
                 data[root.name] = root.complete(value, path, errors)
@@ -427,6 +445,139 @@ class Plan:
                     return None, errors
                 data[root.name] = None
         return data, errors
+
+
+Converter = Callable[[Any], Any]
+
+
+def _direct_call(
+    schema: Schema, field_def: GraphQLField
+) -> Callable[[Any, Any, dict[str, Any]], Any] | None:
+    """The field's resolver called as Strawberry's would call it (strawberry.types.arguments'
+    convert_arguments, get_arguments and StrawberryField.get_result), with the argument
+    conversion planned once instead of walking the argument types on every request. None when
+    the field has something that wrapper would do beyond that: field extensions (permission
+    classes are one), exception handlers, arguments of a shape planned here."""
+    definition = field_def.extensions.get("strawberry-definition")
+    if not isinstance(definition, StrawberryField):
+        return None
+    resolver = definition.base_resolver
+    converter = schema.schema_converter
+    if (
+        resolver is None
+        or definition.extensions
+        or converter._get_field_exception_handlers(definition)
+        or not callable(resolver.wrapped_func)
+    ):
+        return None
+    config, registry = schema.config, converter.scalar_registry
+    try:
+        planned = tuple(
+            (
+                config.name_converter.from_argument(argument),
+                str(argument.python_name),
+                _converter(argument.type, registry, config),
+            )
+            for argument in definition.arguments
+        )
+    except NotCompiled:
+        return None
+    info_class, func = config.info_class, resolver.wrapped_func
+    self_parameter = resolver.self_parameter is not None
+    source_names = tuple(
+        parameter.name
+        for parameter in (resolver.parent_parameter, resolver.root_parameter)
+        if parameter is not None
+    )
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+
+    def call(source: Any, raw_info: Any, raw: dict[str, Any]) -> Any:
+        info = info_class(_raw_info=raw_info, _field=definition)
+        kwargs = {python: convert(raw[name]) for name, python, convert in planned if name in raw}
+        for name in source_names:
+            kwargs[name] = source
+        if info_name is not None:
+            kwargs[info_name] = info
+        return func(source, **kwargs) if self_parameter else func(**kwargs)
+
+    return call
+
+
+def _converter(type_: Any, registry: Any, config: Any) -> Converter:
+    """convert_argument, specialised for one type: None and UNSET stay, leaves (scalars and
+    enums, which graphql-core has already parsed) stay, lists are copied, input objects are
+    built from their fields. Anything else (Maybe, GlobalID, lazy types, `from_input`) is not
+    planned."""
+    if isinstance(type_, StrawberryMaybe):
+        raise NotCompiled("Maybe argument")
+    if isinstance(type_, StrawberryOptional):
+        return _converter(type_.of_type, registry, config)
+    inner = _inner_converter(type_, registry, config)
+    if inner is None:
+        return _keep
+
+    def convert(value: Any) -> Any:
+        if value is None or value is UNSET:
+            return value
+        return inner(value)
+
+    return convert
+
+
+def _is_leaf(type_: Any, registry: Any) -> bool:
+    if getattr(type_, "__name__", None) == "GlobalID":
+        raise NotCompiled("GlobalID")
+    return is_scalar(type_, registry) or isinstance(type_, StrawberryEnumDefinition)
+
+
+def _inner_converter(type_: Any, registry: Any, config: Any) -> Converter | None:
+    """For a value that is neither None nor UNSET; None: the value itself."""
+    if isinstance(type_, StrawberryList):
+        item = type_.of_type
+        item_is_leaf = _is_leaf(item, registry) or (
+            isinstance(item, StrawberryOptional) and _is_leaf(item.of_type, registry)
+        )
+        if item_is_leaf:
+            return list  # copied: graphql-core shares a default between requests
+        convert_item = _converter(item, registry, config)
+        return lambda values: [convert_item(value) for value in values]
+    if _is_leaf(type_, registry) or has_enum_definition(type_):
+        return None
+    if has_object_definition(type_):
+        definition = type_.__strawberry_definition__
+        if definition.from_input is not None:
+            raise NotCompiled("from_input")
+        defaults = (
+            {
+                field.python_name: None
+                for field in definition.fields
+                if field.default_value is NO_DEFAULT and field.default_factory is NO_DEFAULT
+            }
+            if definition.is_input
+            else {}
+        )
+        fields = tuple(
+            (
+                config.name_converter.from_field(field),
+                field.python_name,
+                _converter(field.resolve_type(type_definition=definition), registry, config),
+            )
+            for field in definition.fields
+        )
+
+        def build(value: Any) -> Any:
+            kwargs = dict(defaults)
+            for name, python, convert in fields:
+                if name in value:
+                    kwargs[python] = convert(value[name])
+            return type_(**kwargs)
+
+        return build
+    raise NotCompiled(f"argument of type {type_}")
+
+
+def _keep(value: Any) -> Any:
+    return value
 
 
 _NO_VARIABLES = VariableValues({}, {})

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
-from bench.run import REPO, cli, create_database, drop_database, server, wrk
+from bench.run import REPO, SERVICE_SETTINGS, cli, create_database, drop_database, server, wrk
 
 # A UUIDv7 made in SQL from a timestamp: 48 bits of milliseconds, version 7, variant, random bits.
 UUID7 = (
@@ -103,7 +103,7 @@ def main() -> int:
     url = asyncio.run(create_database())
     try:
         cli(url, "migrate")
-        env = {"DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
+        env = {"DATABASE_URL": url, **SERVICE_SETTINGS}
         service = [sys.executable, "-m", "chats_api.cli", "serve"]
         writer = cli(
             url, "keys", "create", "--account", cli(url, "accounts", "create", "--name", "w")

@@ -1,7 +1,8 @@
 """Profile one candidate under load: `python -m bench.profile rest|graphql [--seconds 10]`.
 
-Runs the service under py-spy (`pip install -e '.[bench]'`) while wrk drives it with 16
-connections, then prints where the server's time went, by package and by function.
+Runs the service under py-spy (`pip install -e '.[bench]'`), with the settings `bench.run` gives
+it (the defaults, access line on), while wrk drives it with 16 connections, then prints where the
+server's time went, by package and by function.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import CANDIDATES, REPO, cli, create_database, drop_database, free_port
+from bench.run import (
+    CANDIDATES,
+    REPO,
+    SERVICE_SETTINGS,
+    cli,
+    create_database,
+    drop_database,
+    free_port,
+)
 
 PACKAGES = (
     "asyncpg",
@@ -79,7 +88,7 @@ def main() -> int:
         cli(url, "migrate")
         key = cli(url, "keys", "create", "--account", cli(url, "accounts", "create", "--name", "p"))
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "RATE_LIMIT": "", "LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "DATABASE_URL": url, **SERVICE_SETTINGS}
         profiler = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("py-spy")),

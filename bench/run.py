@@ -56,6 +56,10 @@ POSTGRAPHILE_BODY = json.dumps(
         "variables": {"topic": "bench"},
     }
 )
+# The service as users run it (default settings, its access line on), but for the per-key rate
+# limit: the load comes from one key, so the limit is raised out of its way (the limiter stays in
+# the path).
+SERVICE_SETTINGS = {"RATE_LIMIT": "1000000/second"}
 CANDIDATES = {
     "floor": ("/api/chats", '{"topic": "bench"}'),
     "postgraphile": ("/graphql", POSTGRAPHILE_BODY),
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         key = provision(url)
         sqlite_key = provision(sqlite_url)
-        env = {"DATABASE_URL": url, "RATE_LIMIT": "1000000/second"}
+        env = {"DATABASE_URL": url, **SERVICE_SETTINGS}
         sqlite_env = {**env, "DATABASE_URL": sqlite_url}
         peer = (POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile").exists()
         if peer:

@@ -40,7 +40,9 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     TypeNameMetaFieldDef,
+    coerce_input_value,
     is_leaf_type,
+    is_non_null_type,
     located_error,
     parse,
 )
@@ -50,7 +52,17 @@ from graphql.execution.collect_fields import (
     collect_fields,
     collect_subfields,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    input_is_nested_too_deeply,
+    maybe_use_default_value,
+)
 from graphql.language import DirectiveNode, VariableNode, visit
 from graphql.language.visitor import Visitor
 from graphql.pyutils import Path, Undefined, inspect, is_iterable
@@ -74,7 +86,6 @@ from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema
 
 PLANS = 1000  # documents a worker keeps compiled (or knows it cannot compile)
 TYPENAME = TypeNameMetaFieldDef.type
-MAX_COERCION_ERRORS = 50  # graphql-core's default; only used to tell invalid variables apart
 
 
 class Missing(enum.Enum):
@@ -333,7 +344,14 @@ class Plan:
         ):
             raise NotCompiled(f"{operation.operation.value} operation")
         self.root_type: GraphQLObjectType = root
-        self.variable_definitions = operation.variable_definitions or ()
+        signatures: list[tuple[GraphQLVariableSignature, bool, bool]] = []
+        for variable in operation.variable_definitions or ():
+            signature = get_variable_signature(schema._schema, variable)
+            if isinstance(signature, GraphQLError):
+                raise NotCompiled("variable of a type that is not an input type")
+            has_default = variable.default_value is not None
+            signatures.append((signature, has_default, is_non_null_type(signature.type)))
+        self.signatures = tuple(signatures)
         # @skip/@include that read variables: one set of compiled fields per combination.
         self.directive_variables = _directive_variables(operation, self.fragment_definitions)
         self._variants: dict[tuple[Any, ...], tuple[_RootField | _RootTypename, ...]] = {}
@@ -376,16 +394,42 @@ class Plan:
         return tuple(roots)
 
     def coerce(self, raw_variables: dict[str, Any] | None) -> VariableValues | None:
-        """The request's variables as graphql-core coerces them; None when they are invalid."""
-        if not self.variable_definitions and not raw_variables:
+        """The request's variables as graphql-core's coerce_variable_values gives them, with the
+        variables' signatures (their types looked up in the schema) planned once; None when they
+        are invalid: Strawberry then answers with graphql-core's exact errors."""
+        if not self.signatures and not raw_variables:
             return _NO_VARIABLES
-        coerced = get_variable_values(
-            self.schema._schema,
-            self.variable_definitions,
-            raw_variables or {},
-            max_errors=MAX_COERCION_ERRORS,
-        )
-        return None if isinstance(coerced, list) else coerced
+        inputs = raw_variables or {}
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        invalid = False
+
+        def on_error(*_: object) -> None:
+            nonlocal invalid
+            invalid = True
+
+        try:
+            for signature, has_default, non_null in self.signatures:
+                name = signature.name
+                value = inputs.get(name, Undefined)
+                if value is Undefined:
+                    sources[name] = VariableValueSource(signature)
+                    if has_default:
+                        maybe_use_default_value(coerced, name, signature, on_error)
+                        continue
+                    if not non_null:
+                        continue  # not provided, nullable: omitted
+                else:
+                    sources[name] = VariableValueSource(signature, value)
+                if input_is_nested_too_deeply(value, signature.type):
+                    return None
+                coerced_value = coerce_input_value(value, signature.type)
+                if coerced_value is Undefined:
+                    return None
+                coerced[name] = coerced_value
+        except (GraphQLError, RecursionError):
+            return None
+        return None if invalid else VariableValues(sources, coerced)
 
     def _roots(self, variables: VariableValues) -> tuple[_RootField | _RootTypename, ...]:
         key = tuple(variables.coerced.get(name) for name in self.directive_variables)

@@ -66,6 +66,8 @@ def summarise(raw: Path, top: int) -> str:
         frames = stack.split(";")
         if "select" in frames[-1] and ("selectors" in frames[-1] or "uvloop" in frames[-1]):
             continue  # idle, waiting for the network
+        if any(frame.startswith("_find_and_load ") for frame in frames):
+            continue  # start-up: importing, not serving
         total += int(count)
         own[package_of(frames[-1])] += int(count)
         functions[re.sub(r" \(/.*/", " (", frames[-1])] += int(count)

@@ -122,29 +122,50 @@ def _terminate(connection: Any) -> None:
 
 class ServiceTransaction(PostgresTransaction):
     """Piccolo's transaction, whose connection is terminated rather than rolled back and released
-    when the transaction was cut short: a ROLLBACK on a silent network never returns."""
+    when the transaction was cut short: a ROLLBACK on a silent network never returns. Its
+    connection, like every other use of the pool, waits its turn at the engine's gate."""
 
-    __slots__ = ()
+    __slots__ = ("_turn",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn: FairGate | None = None
+
+    async def get_connection(self) -> Any:
+        gate: FairGate | None = getattr(self.engine, "gate", None)
+        if gate is not None and self.engine.pool:
+            await gate.__aenter__()
+            self._turn = gate
+        return await super().get_connection()  # type: ignore[no-untyped-call]  # Piccolo untyped
 
     async def __aenter__(self) -> PostgresTransaction:
         try:
             return await super().__aenter__()
         except BaseException as error:
             self._discard(error)
+            self._pass_turn()
             raise
 
     async def __aexit__(self, *exc_info: Any) -> bool:
         error = exc_info[1]
-        if error is None or idle_after(error) or self._parent is not None:
-            return await super().__aexit__(*exc_info)
-        self._discard(error)
-        self.engine.current_transaction.reset(self.context)
-        return False
+        try:
+            if error is None or idle_after(error) or self._parent is not None:
+                return await super().__aexit__(*exc_info)
+            self._discard(error)
+            self.engine.current_transaction.reset(self.context)
+            return False
+        finally:
+            self._pass_turn()
 
     def _discard(self, error: BaseException) -> None:
         connection = getattr(self, "connection", None)  # unset when acquiring failed
         if connection is not None and not idle_after(error):
             _terminate(connection)
+
+    def _pass_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.release()
 
 
 class DatabaseHealth:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from starlette.applications import Starlette
 
 from tests.support.api import Api
 from tests.support.databases import Database
@@ -53,3 +54,25 @@ async def test_concurrent_distinct_creates_all_succeed(
     )
     assert [o.status for o in outcomes] == [200] * CONCURRENCY
     assert await database.counts() == {"sessions": CONCURRENCY, "chats": CONCURRENCY}
+
+
+async def test_mixed_operations_beyond_the_pool_all_succeed_and_the_pool_is_whole(
+    app: Starlette, api: Api, database: Database, world: World
+) -> None:
+    # Four times more requests than pool connections: creates, renames, deletes and lists wait
+    # their turn at the pool (queries and transactions alike); afterwards every turn is back.
+    key = world.keys["alice"]
+    made = [await api.create_chat({"topic": f"seed {n}"}, key=key) for n in range(CONCURRENCY)]
+    ids = [o.chat["id"] for o in made if o.chat]
+    outcomes = await asyncio.gather(
+        *(api.create_chat({"topic": f"new {n}"}, key=key) for n in range(CONCURRENCY)),
+        *(api.update_chat({"chatId": i, "topic": "renamed"}, key=key) for i in ids[:8]),
+        *(api.delete_chat({"chatId": i}, key=key) for i in ids[8:]),
+        *(api.list_chats(key=key) for _ in range(CONCURRENCY)),
+    )
+    assert [o.status for o in outcomes] == [200] * len(outcomes)
+    assert await database.counts() == {"sessions": 24, "chats": 24}
+    if database.engine != "sqlite":  # SQLite has one connection, no pool
+        gate = app.state.engine.gate
+        assert gate is not None
+        assert (gate._free, len(gate._waiters)) == (4, 0)  # the test apps' pool holds 4

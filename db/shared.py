@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 T = TypeVar("T")
@@ -31,7 +34,14 @@ class SharedState:
     def __init__(self, url: str, *, timeout: float) -> None:
         self.timeout = timeout
         self.pool = redis.asyncio.ConnectionPool.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # A pooled connection Redis closed (a restart) fails once on its next use: tried
+            # again at once on a new connection, within the same deadline, instead of counting as
+            # a new outage just after Redis came back.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         self.client = redis.asyncio.Redis(connection_pool=self.pool)
         self._down_since: float | None = None

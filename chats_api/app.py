@@ -20,12 +20,15 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from chats_api import metrics
+from chats_api.issuer import IssuerClient
 from chats_api.logs import configure_logging, logger
 from chats_api.middleware import Edge
 from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
 from db.shared import SharedState
 from resolvers.auth import Authenticator
+from resolvers.tokens import IssuerKeys, TokenPolicy, TokenVerifier
+from rest import accounts as rest_accounts
 from rest import chats as rest_chats
 from rest import docs as rest_docs
 from rest import health as rest_health
@@ -56,6 +59,20 @@ def _drain_on_sigterm(app: Starlette, seconds: float) -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def _issuer(settings: Settings) -> tuple[TokenVerifier, IssuerClient] | tuple[None, None]:
+    """Access tokens, when an issuer is configured."""
+    if not settings.oidc_issuer:
+        return None, None
+    policy = TokenPolicy.of(
+        settings.oidc_issuer,
+        settings.oidc_audience,
+        settings.oidc_algorithms,
+        settings.oidc_leeway,
+    )
+    client = IssuerClient(settings.oidc_issuer, settings.oidc_jwks_url)
+    return TokenVerifier(policy, IssuerKeys(client.fetch_keys)), client
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
@@ -65,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.redis_url
         else None
     )
+    tokens, issuer = _issuer(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -89,8 +107,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await close_engine(engine)
             if shared is not None:
                 await shared.close()
+            if issuer is not None:
+                await issuer.close()
 
-    graphql = graphql_app(shared, compiled=settings.graphql_compiled)
+    graphql = graphql_app(
+        shared,
+        compiled=settings.graphql_compiled,
+        allowed_origins=settings.cors_allow_origins,
+    )
     cors: dict[str, Any] = {
         "allow_origins": list(settings.cors_allow_origins),
         "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
@@ -104,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             *rest_chats.routes,
+            *rest_accounts.routes,
             WebSocketRoute("/graphql", graphql),
             *rest_docs.routes,
             *rest_health.routes,
@@ -119,7 +144,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    app.state.authenticator = Authenticator(settings.rate_limit, shared)
+    app.state.authenticator = Authenticator(
+        settings.rate_limit, shared, tokens, provision=settings.oidc_provision
+    )
     app.state.engine = engine
     app.state.graphql = graphql
     app.state.draining = False

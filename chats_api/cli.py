@@ -23,7 +23,7 @@ from db.engine import (
     use_engine,
 )
 from db.errors import DatabaseError
-from resolvers import admin
+from resolvers import admin, identities
 from resolvers.errors import ServiceError
 
 
@@ -69,6 +69,21 @@ def _parser() -> argparse.ArgumentParser:
     link = artists.add_parser("link")
     link.add_argument("--account", required=True)
     link.add_argument("--artist", required=True)
+
+    identities = commands.add_parser("identities").add_subparsers(dest="action", required=True)
+    link_identity = identities.add_parser(
+        "link", help="link a signed-in user's identity (issuer, subject) to an existing account"
+    )
+    link_identity.add_argument("--account", required=True)
+    link_identity.add_argument("--issuer", required=True)
+    link_identity.add_argument("--subject", required=True)
+    list_identities = identities.add_parser(
+        "list", help="one line each: issuer, subject, account (tab-separated)"
+    )
+    list_identities.add_argument("--account", default=None)
+    unlink_identity = identities.add_parser("unlink")
+    unlink_identity.add_argument("--issuer", required=True)
+    unlink_identity.add_argument("--subject", required=True)
     return parser
 
 
@@ -109,8 +124,17 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
         ("keys", "revoke"): lambda: admin.revoke_key(args.key_or_key_id),
         ("orgs", "add-member"): lambda: admin.add_member(args.org, args.account),
         ("artists", "link"): lambda: admin.link_artist(args.account, args.artist),
+        ("identities", "link"): lambda: identities.link(args.account, args.issuer, args.subject),
+        ("identities", "list"): lambda: _identity_lines(args.account),
+        ("identities", "unlink"): lambda: identities.unlink(args.issuer, args.subject),
     }
     return actions[(args.command, args.action)]
+
+
+async def _identity_lines(account: str | None) -> str | None:
+    rows = await identities.list_links(account)
+    lines = [f"{row['issuer']}\t{row['subject']}\t{row['account_id']}" for row in rows]
+    return "\n".join(lines) or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,9 @@ request_id: ContextVar[str] = ContextVar("request_id", default="-")
 operation: ContextVar[str] = ContextVar("operation", default="")
 logger = logging.getLogger("chats_api")
 access = logging.getLogger("chats_api.access")
-ROUTES = frozenset({"/api/chats", "/graphql", "/openapi.json", "/docs", "/healthz", "/readyz"})
+ROUTES = frozenset(
+    {"/api/chats", "/api/accounts/me", "/graphql", "/openapi.json", "/docs", "/healthz", "/readyz"}
+)
 
 # Record attributes that are not the caller's extra fields (uvicorn adds a coloured copy).
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {

@@ -1,4 +1,4 @@
-"""Settings read once from the environment; every variable is listed in the README."""
+"""Settings read once from the environment; every variable is listed in docs/operations.md."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
 
 
 def _list(name: str, default: str) -> tuple[str, ...]:
@@ -62,6 +73,16 @@ class Settings:
     # GraphQL documents run as compiled plans once seen (schema.compiled); off: every document
     # goes through Strawberry's standard execution.
     graphql_compiled: bool = True
+    # Signed-in users: access tokens from this OpenID Connect issuer; empty: Bearer values are keys.
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    # The issuer's JWKS URL, skipping discovery (Privy publishes no discovery document).
+    oidc_jwks_url: str = ""
+    oidc_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    # Seconds of clock skew allowed for exp, nbf and iat.
+    oidc_leeway: float = 30.0
+    # A verified identity seen for the first time gets a new `user` account.
+    oidc_provision: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,4 +102,10 @@ class Settings:
             redis_timeout=_float("REDIS_TIMEOUT", 0.25),
             drain_seconds=_float("DRAIN_SECONDS", 0.0),
             graphql_compiled=os.environ.get("GRAPHQL_COMPILED", "1") != "0",
+            oidc_issuer=os.environ.get("OIDC_ISSUER", ""),
+            oidc_audience=os.environ.get("OIDC_AUDIENCE", ""),
+            oidc_jwks_url=os.environ.get("OIDC_JWKS_URL", ""),
+            oidc_algorithms=_list("OIDC_ALGORITHMS", "RS256,ES256,EdDSA"),
+            oidc_leeway=_float("OIDC_LEEWAY", 30.0),
+            oidc_provision=_bool("OIDC_PROVISION", True),
         )

@@ -16,8 +16,8 @@ from db import events as events_module
 from db.connections import PooledConnection
 from db.engine import TidySQLiteEngine, current_engine, query, write_transaction
 from db.errors import retry_transient
-from db.rows import CHAT_FIELDS, ChatRow, KeyRow
-from db.tables import Account, ApiKey, ArtistLink, Chat, Membership, Session
+from db.rows import CHAT_FIELDS, AccountRow, ChatRow, IdentityRow, KeyRow
+from db.tables import Account, ApiKey, ArtistLink, Chat, Identity, Membership, Session
 
 # The chat record's fields, each from its column; the artist is the chat's session's.
 _CHAT_COLUMNS = tuple(
@@ -43,6 +43,16 @@ async def find_active_key(key_hash: str, now: datetime) -> KeyRow | None:
         .first()
     )
     return KeyRow(id=row["id"], account_id=row["account_id"]) if row else None
+
+
+@query
+async def get_account(account_id: UUID) -> AccountRow | None:
+    row = (
+        await Account.select(Account.id, Account.name, Account.kind)
+        .where(Account.id == account_id)
+        .first()
+    )
+    return AccountRow(id=row["id"], name=row["name"], kind=row["kind"]) if row else None
 
 
 @query
@@ -126,6 +136,68 @@ async def link_artist(link_id: UUID, account_id: UUID, artist_id: UUID, now: dat
     await ArtistLink.insert(
         ArtistLink(id=link_id, account=account_id, artist=artist_id, created_at=now)
     )
+
+
+# Identities ------------------------------------------------------------------------------------
+
+
+@query
+async def identity_account(issuer: str, subject: str) -> UUID | None:
+    row = (
+        await Identity.select(Identity.account)
+        .where((Identity.issuer == issuer) & (Identity.subject == subject))
+        .first()
+    )
+    return row["account"] if row else None
+
+
+@retry_transient
+@query
+async def create_account_with_identity(
+    *, account_id: UUID, name: str, identity_id: UUID, issuer: str, subject: str, now: datetime
+) -> None:
+    """A `user` account and its identity's link, both or neither. Raises DuplicateKey when the
+    identity is linked already (a concurrent first request won): the account is rolled back."""
+    async with write_transaction(current_engine()):
+        await Account.insert(Account(id=account_id, name=name, kind="user", created_at=now))
+        await Identity.insert(
+            Identity(
+                id=identity_id, issuer=issuer, subject=subject, account=account_id, created_at=now
+            )
+        )
+
+
+@query
+async def link_identity(
+    identity_id: UUID, account_id: UUID, issuer: str, subject: str, now: datetime
+) -> None:
+    """Raises DuplicateKey when the identity is linked already."""
+    await Identity.insert(
+        Identity(id=identity_id, issuer=issuer, subject=subject, account=account_id, created_at=now)
+    )
+
+
+@query
+async def list_identities(account_id: UUID | None = None) -> list[IdentityRow]:
+    select = Identity.select(Identity.issuer, Identity.subject, Identity.account).order_by(
+        Identity.created_at
+    )
+    if account_id is not None:
+        select = select.where(Identity.account == account_id)
+    return [
+        IdentityRow(issuer=row["issuer"], subject=row["subject"], account_id=row["account"])
+        for row in await select
+    ]
+
+
+@query
+async def unlink_identity(issuer: str, subject: str) -> bool:
+    rows = await (
+        Identity.delete()
+        .where((Identity.issuer == issuer) & (Identity.subject == subject))
+        .returning(Identity.id)
+    )
+    return bool(rows)
 
 
 # Chats -----------------------------------------------------------------------------------------

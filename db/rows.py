@@ -52,3 +52,15 @@ _PARSERS = {name: _parser(kind) for name, kind in get_type_hints(ChatRow).items(
 class KeyRow(TypedDict):
     id: UUID
     account_id: UUID
+
+
+class AccountRow(TypedDict):
+    id: UUID
+    name: str
+    kind: str
+
+
+class IdentityRow(TypedDict):
+    issuer: str
+    subject: str
+    account_id: UUID

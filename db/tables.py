@@ -101,4 +101,29 @@ class Chat(Table, tablename="chats"):
     updated_at = Timestamptz()
 
 
-TABLES: tuple[type[Table], ...] = (Account, ApiKey, Membership, ArtistLink, Session, Chat)
+class Identity(Table, tablename="identities"):
+    """A signed-in user's identity at an OpenID Connect issuer, `(issuer, subject)`, linked to the
+    account it acts as. Unique on the pair (an index of its own migration)."""
+
+    id = UUID(primary_key=True)
+    issuer = Varchar(length=500)
+    subject = Varchar(length=255)
+    account = ForeignKey(
+        references=Account,
+        null=False,
+        on_delete=OnDelete.cascade,
+        db_column_name="account_id",
+        index=True,
+    )
+    created_at = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (
+    Account,
+    ApiKey,
+    Membership,
+    ArtistLink,
+    Session,
+    Chat,
+    Identity,
+)

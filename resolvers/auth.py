@@ -1,8 +1,7 @@
-"""API keys: how they look, how a request's credentials become a Caller, and the rate limit."""
+"""API keys and access tokens: how a request's credentials become a Caller, and the rate limit."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import secrets
@@ -17,9 +16,12 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db import queries
 from db.shared import SharedState
+from resolvers import identities
 from resolvers.clock import now
-from resolvers.errors import AmbiguousCredentials, RateLimited, Unauthenticated
+from resolvers.errors import AmbiguousCredentials, InvalidToken, RateLimited, Unauthenticated
+from resolvers.flight import SingleFlight
 from resolvers.models import Caller
+from resolvers.tokens import Identity, TokenVerifier, is_token, logger
 from resolvers.usecase import use_case
 
 T = TypeVar("T")
@@ -46,8 +48,8 @@ def bearer_token(authorization: str) -> str | None:
     return token
 
 
-# A key found valid is trusted this long without asking the database again, so revocation and
-# expiry take effect within this time in every worker.
+# A key found valid, or an identity's account, is trusted this long without asking the database
+# again, so revocation, expiry and unlinking take effect within this time in every worker.
 KEY_CACHE_SECONDS = 1.0
 KEY_CACHE_SIZE = 10_000
 
@@ -55,48 +57,67 @@ KEY_CACHE_SIZE = 10_000
 class Authenticator:
     """Turns the credentials of a request into a Caller, then spends one unit of its rate limit.
 
+    A credential is an API key or, with `tokens` (an OpenID Connect issuer configured), a signed
+    access token sent as a Bearer value: its identity is linked to an account, provisioned on
+    first sight when `provision`. The caller is the account either way.
+
     The limit is a sliding window counter (it never lets twice the budget through at a window's
-    edge). With `shared` (Redis) one budget per key holds across every worker and replica, and
-    fails open while Redis is away; without it the limit is counted in this process's memory, and
-    N workers give a key up to N times the limit. Valid keys are remembered for
-    KEY_CACHE_SECONDS; unknown ones are asked for every time (caching them would let anyone fill
-    the cache).
+    edge), per key, or per account for tokens. With `shared` (Redis) one budget holds across
+    every worker and replica, and fails open while Redis is away; without it the limit is counted
+    in this process's memory, and N workers give a caller up to N times the limit. Valid keys
+    and identities' accounts are remembered for KEY_CACHE_SECONDS; unknown keys are asked for
+    every time (caching them would let anyone fill the cache).
     """
 
-    def __init__(self, rate_limit: str = "", shared: SharedState | None = None) -> None:
+    def __init__(
+        self,
+        rate_limit: str = "",
+        shared: SharedState | None = None,
+        tokens: TokenVerifier | None = None,
+        *,
+        provision: bool = True,
+    ) -> None:
         self._limit: RateLimitItem | None = parse(rate_limit) if rate_limit else None
         self._limiter: SlidingWindowCounterRateLimiter | None = None
         self._shared = shared
+        self._tokens = tokens
+        self._provision = provision
         self._valid_keys: TTLCache[str, Caller] = TTLCache(KEY_CACHE_SIZE, KEY_CACHE_SECONDS)
-        self._lookups: dict[str, asyncio.Future[Caller]] = {}
+        self._accounts: TTLCache[tuple[str, str], Caller] = TTLCache(
+            KEY_CACHE_SIZE, KEY_CACHE_SECONDS
+        )
+        # One query per key or identity however many requests ask at once: when a busy entry
+        # expires, every request in flight for it would otherwise query the database together.
+        self._key_lookups: SingleFlight[str, Caller] = SingleFlight()
+        self._identity_lookups: SingleFlight[tuple[str, str], Caller] = SingleFlight()
 
     @use_case()
     async def authenticate(
-        self, *, api_keys: Sequence[str], authorizations: Sequence[str]
+        self, *, api_keys: Sequence[str], authorizations: Sequence[str], spend: bool = True
     ) -> Caller:
-        """`api_keys` and `authorizations` are every value the request sent for each header."""
+        """`api_keys` and `authorizations` are every value the request sent for each header.
+        `spend=False` checks the credentials again without touching the rate limit (an open
+        WebSocket's periodic check)."""
         if len(api_keys) + len(authorizations) != 1:
             raise AmbiguousCredentials()
-        key = api_keys[0] if api_keys else bearer_token(authorizations[0])
-        if not key:
+        credential = api_keys[0] if api_keys else bearer_token(authorizations[0])
+        if not credential:
             raise Unauthenticated()
-        key_hash = hash_key(key)
-        caller = self._valid_keys.get(key_hash) or await self._look_up(key_hash)
-        await self._spend(caller)
+        if not api_keys and self._tokens is not None and is_token(credential):
+            caller = await self._token_caller(self._tokens, credential)
+        else:
+            caller = await self._key_caller(hash_key(credential))
+        if spend:
+            await self._spend(caller)
         return caller
 
-    async def _look_up(self, key_hash: str) -> Caller:
-        """One query per key however many requests ask at once: when a busy key's entry
-        expires, every request in flight for it would otherwise query the database together.
-        The lookup runs in a task of its own, so that one request cut short stops no other."""
-        pending = self._lookups.get(key_hash)
-        if pending is None:
-            pending = asyncio.ensure_future(self._find(key_hash))
-            self._lookups[key_hash] = pending
-            pending.add_done_callback(lambda done: self._forget(key_hash, done))
-        return await asyncio.shield(pending)
+    async def _key_caller(self, key_hash: str) -> Caller:
+        cached = self._valid_keys.get(key_hash)
+        if cached is not None:
+            return cached
+        return await self._key_lookups.run(key_hash, lambda: self._find_key(key_hash))
 
-    async def _find(self, key_hash: str) -> Caller:
+    async def _find_key(self, key_hash: str) -> Caller:
         row = await queries.find_active_key(key_hash, now())
         if row is None:
             raise Unauthenticated()
@@ -104,10 +125,25 @@ class Authenticator:
         self._valid_keys[key_hash] = caller
         return caller
 
-    def _forget(self, key_hash: str, done: asyncio.Future[Caller]) -> None:
-        del self._lookups[key_hash]
-        if not done.cancelled():
-            done.exception()  # retrieved here too: every request waiting for it may be gone
+    async def _token_caller(self, tokens: TokenVerifier, token: str) -> Caller:
+        try:
+            identity = await tokens.verify(token)
+        except InvalidToken as refused:
+            # One answer for every reason; the reason, never the token, goes to the log.
+            logger.info("access token refused", extra={"reason": refused.reason})
+            raise
+        pair = (identity.issuer, identity.subject)
+        account = self._accounts.get(pair) or await self._identity_lookups.run(
+            pair, lambda: self._find_account(identity)
+        )
+        # The account is the identity's; the expiry is this token's.
+        return Caller(account_id=account.account_id, expires_at=identity.expires_at)
+
+    async def _find_account(self, identity: Identity) -> Caller:
+        account_id = await identities.account_for(identity, provision=self._provision)
+        caller = Caller(account_id=account_id)
+        self._accounts[(identity.issuer, identity.subject)] = caller
+        return caller
 
     def _storage(self) -> Storage:
         if self._shared is None:
@@ -124,7 +160,7 @@ class Authenticator:
             return
         if self._limiter is None:
             self._limiter = SlidingWindowCounterRateLimiter(self._storage())
-        limiter, limit, identity = self._limiter, self._limit, str(caller.key_id)
+        limiter, limit, identity = self._limiter, self._limit, caller.rate_key
         if await self._guarded(lambda: limiter.hit(limit, identity), fallback=True):
             return
         stats = await self._guarded(lambda: limiter.get_window_stats(limit, identity), None)

@@ -6,11 +6,13 @@
     │   └── BodyNotAnObject
     ├── PayloadTooLarge ............ 413
     ├── Unauthenticated ............ 401
-    │   └── AmbiguousCredentials
+    │   ├── AmbiguousCredentials
+    │   └── InvalidToken ........... (an access token that fails verification)
     ├── RateLimited ................ 429  (retry_after)
     ├── AccessDenied ............... 403
     │   ├── AccountAccessDenied
-    │   └── ArtistAccessDenied
+    │   ├── ArtistAccessDenied
+    │   └── IdentityNotLinked
     ├── NotFound ................... 404
     │   └── ChatNotFound
     ├── Conflict ................... 409
@@ -65,6 +67,14 @@ class AmbiguousCredentials(Unauthenticated):
     default_message = "Exactly one of x-api-key or Authorization must be provided"
 
 
+class InvalidToken(Unauthenticated):
+    """Every reason an access token is refused gives this one answer; `reason` is for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 class RateLimited(ServiceError):
     default_message = "Too many requests"
     retry_after = 1  # each refusal says how long its key's window has left
@@ -84,6 +94,10 @@ class AccountAccessDenied(AccessDenied):
 
 class ArtistAccessDenied(AccessDenied):
     default_message = "Access denied to specified artistId"
+
+
+class IdentityNotLinked(AccessDenied):
+    default_message = "No account is linked to this identity"
 
 
 class NotFound(ServiceError):

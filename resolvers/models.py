@@ -13,10 +13,24 @@ from db.rows import ChatRow
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The account an API key belongs to, resolved once per request at the edge."""
+    """The account a request acts as, resolved once per request at the edge: an API key's, or a
+    signed-in user's (an access token, whose expiry the caller carries)."""
 
     account_id: UUID
-    key_id: UUID
+    key_id: UUID | None = None
+    expires_at: float | None = None  # a token's `exp`, seconds since the epoch
+
+    @property
+    def rate_key(self) -> str:
+        """Whose budget a request spends: its key's, or for a token its account's."""
+        return str(self.key_id) if self.key_id is not None else f"account:{self.account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: UUID
+    name: str
+    kind: str  # user, artist or organization
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers import chats
-from resolvers.auth import Authenticator
 from resolvers.models import Caller
 from resolvers.validation import (
     parse_chat_update,
@@ -15,16 +14,9 @@ from resolvers.validation import (
     parse_optional_uuid,
     parse_required_uuid,
 )
+from rest.auth import authenticate
 from rest.body import json_object, read_body
 from rest.responses import chat_json, success
-
-
-async def authenticate(request: Request) -> Caller:
-    authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.authenticate(
-        api_keys=request.headers.getlist("x-api-key"),
-        authorizations=request.headers.getlist("authorization"),
-    )
 
 
 async def authenticated_body(request: Request) -> tuple[Caller, dict[str, object]]:

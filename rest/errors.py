@@ -12,6 +12,7 @@ from resolvers.errors import (
     Conflict,
     InternalError,
     InvalidInput,
+    InvalidToken,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -34,6 +35,12 @@ STATUS: dict[type[ServiceError], int] = {
 }
 
 
+# RFC 6750: a 401 for a Bearer access token says so, and why in the broadest terms.
+HEADERS: dict[type[ServiceError], dict[str, str]] = {
+    InvalidToken: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+}
+
+
 def status_for(error_class: type[ServiceError]) -> int:
     for cls in error_class.__mro__:
         if cls in STATUS:
@@ -42,9 +49,12 @@ def status_for(error_class: type[ServiceError]) -> int:
 
 
 def error_response(exc: ServiceError) -> Response:
-    """The one way a domain error becomes a REST answer: its status, message and Retry-After."""
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return error(status_for(type(exc)), exc.message, headers)
+    """The one way a domain error becomes a REST answer: its status, message, Retry-After and
+    WWW-Authenticate."""
+    headers = dict(HEADERS.get(type(exc), {}))
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return error(status_for(type(exc)), exc.message, headers or None)
 
 
 async def service_error(request: Request, exc: Exception) -> Response:

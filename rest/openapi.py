@@ -53,8 +53,16 @@ def _ok(description: str, schema: str) -> dict[str, Any]:
 
 COMMON_ERRORS: dict[str, Any] = {
     "400": _error(400, "Bad request: the body or a parameter is invalid"),
-    "401": _error(401, "Missing, ambiguous, unknown, revoked or expired key"),
-    "403": _error(403, "The key may not act for the given account or artist"),
+    "401": _error(
+        401,
+        "Missing, ambiguous, unknown, revoked or expired key, or an access token that fails "
+        'verification (with `WWW-Authenticate: Bearer error="invalid_token"`)',
+    ),
+    "403": _error(
+        403,
+        "The caller may not act for the given account or artist, or a signed-in identity is "
+        "linked to no account",
+    ),
     "413": _error(413, "Body larger than 64 KiB"),
     "429": _error(429, "The key's rate limit is spent"),
     "500": _error(500, "Unexpected failure, logged with the request id"),
@@ -150,11 +158,27 @@ DOCUMENT: dict[str, Any] = {
                 },
             },
         },
+        "/api/accounts/me": {
+            "get": {
+                "operationId": "viewer",
+                "summary": "The caller's account",
+                "description": "Who the key or the signed-in user's access token acts as.",
+                "responses": {
+                    "200": _ok("The caller's account", "ViewerResponse"),
+                    **{k: v for k, v in COMMON_ERRORS.items() if k not in ("400", "413")},
+                },
+            },
+        },
     },
     "components": {
         "securitySchemes": {
             "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-            "bearer": {"type": "http", "scheme": "bearer"},
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key, or a signed-in user's access token (a JWT from the "
+                "configured OpenID Connect issuer)",
+            },
         },
         "schemas": {
             "CreateChatRequest": {
@@ -237,6 +261,22 @@ DOCUMENT: dict[str, Any] = {
                 "type": "object",
                 "required": ["status", "chatId"],
                 "properties": {"status": {"type": "string", "enum": ["success"]}, "chatId": UUID},
+            },
+            "ViewerResponse": {
+                "type": "object",
+                "required": ["status", "account"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "account": {
+                        "type": "object",
+                        "required": ["id", "name", "kind"],
+                        "properties": {
+                            "id": UUID,
+                            "name": {"type": "string"},
+                            "kind": {"type": "string", "enum": ["user", "artist", "organization"]},
+                        },
+                    },
+                },
             },
             "ErrorResponse": {
                 "type": "object",

@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from resolvers.auth import Authenticator
-from resolvers.errors import ServiceError
+from resolvers.errors import AccessDenied, ServiceError, Unauthenticated
 from resolvers.models import Caller
 
 
@@ -39,6 +39,20 @@ class Context:
         if isinstance(self._outcome, ServiceError):
             raise self._outcome
         return self._outcome
+
+    async def recheck(self) -> Caller:
+        """The same credentials checked again, without spending the rate limit: an open
+        WebSocket's caller, while it lives. A refusal replaces the outcome, so that nothing more
+        runs as the old caller."""
+        api_keys, authorizations = self._credentials()
+        try:
+            caller = await self.authenticator.authenticate(
+                api_keys=api_keys, authorizations=authorizations, spend=False
+            )
+        except (Unauthenticated, AccessDenied) as refusal:
+            self._outcome = refusal
+            raise
+        return caller
 
     def _credentials(self) -> tuple[list[str], list[str]]:
         if self.connection_params is None:

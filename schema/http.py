@@ -4,7 +4,7 @@ with its assets."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -35,6 +35,7 @@ from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.persisted import PersistedQueries
 from schema.schema import build_schema
+from schema.sockets import CheckedConnection
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
 # The playground loads everything from the service itself, and nothing else may run on it.
@@ -68,6 +69,8 @@ class TextFrames(ASGIWebSocketAdapter):
     `encode_json` gives bytes."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.ws.application_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected  # closed by us (a caller refused) while this was running
         try:
             await self.ws.send_text(jsoncodec.dumps(message).decode())
         except WebSocketDisconnect as exc:
@@ -80,6 +83,7 @@ class GraphQLApp(GraphQL[Context, None]):
     `application/json` every GraphQL error stays at 200, which Apollo Client 4 needs."""
 
     websocket_adapter_class = TextFrames
+    graphql_transport_ws_handler_class = CheckedConnection
 
     def __init__(
         self, *args: Any, persisted_queries: PersistedQueries | None = None, **kwargs: Any
@@ -313,10 +317,18 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def graphql_app(shared: SharedState | None = None, *, compiled: bool = True) -> GraphQLEndpoint:
+def graphql_app(
+    shared: SharedState | None = None,
+    *,
+    compiled: bool = True,
+    allowed_origins: Sequence[str] = ("*",),
+) -> GraphQLEndpoint:
+    """`allowed_origins`: pages on these origins may open a WebSocket, as CORS lets them call
+    over HTTP (CORS_ALLOW_ORIGINS); a frontend on its own domain gets its live updates."""
     schema = build_schema()
     view = GraphQLApp(
         schema,
+        allowed_origins=allowed_origins,
         persisted_queries=PersistedQueries(shared),
         graphql_ide="graphiql",
         allow_queries_via_get=True,

@@ -23,6 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext, Info
 
+from resolvers import accounts as account_cases
 from resolvers import chats as chat_cases
 from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
@@ -30,6 +31,8 @@ from schema.context import Context
 from schema.errors import ErrorCodes, from_service_error
 from schema.scalars import SCALARS
 from schema.types import (
+    Account,
+    AccountKind,
     ChatEvent,
     ChatEventType,
     ChatRoom,
@@ -42,6 +45,7 @@ from schema.types import (
     PageInfo,
     UpdateChatInput,
     UpdateChatPayload,
+    Viewer,
 )
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -155,6 +159,13 @@ class Query:
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
+        )
+
+    @strawberry.field(description="Who the caller is: the signed-in user's or the key's account.")
+    async def viewer(self, info: Info[Context, None]) -> Viewer:
+        account = await account_cases.viewer(await info.context.caller())
+        return Viewer(
+            account=Account(id=account.id, name=account.name, kind=AccountKind(account.kind))
         )
 
 

@@ -118,3 +118,22 @@ class ChatRoomEdge:
 class ChatRoomConnection:
     edges: list[ChatRoomEdge]
     page_info: PageInfo
+
+
+@strawberry.enum
+class AccountKind(Enum):
+    USER = "user"
+    ARTIST = "artist"
+    ORGANIZATION = "organization"
+
+
+@strawberry.type(description="An account: a person, an artist or an organization.")
+class Account:
+    id: uuid.UUID
+    name: str
+    kind: AccountKind
+
+
+@strawberry.type(description="Who the caller is: the account its key or access token acts as.")
+class Viewer:
+    account: Account

@@ -35,7 +35,15 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-TABLES = ("chats", "sessions", "artist_links", "memberships", "api_keys", "accounts")
+TABLES = (
+    "chats",
+    "sessions",
+    "artist_links",
+    "memberships",
+    "api_keys",
+    "identities",
+    "accounts",
+)
 
 
 def run_cli(

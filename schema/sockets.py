@@ -1,0 +1,58 @@
+"""graphql-transport-ws connections whose caller is checked again while they live.
+
+A socket authenticates once, at `connection_init`; without a second look, a key revoked after it
+(or a token that expires) would keep reading and writing for as long as the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+
+from resolvers.errors import AccessDenied, ServiceError, Unauthenticated
+from schema.context import Context
+
+# Every this often the socket's credentials are checked again. Keys and identities are cached
+# for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a
+# revoked key is refused over HTTP within 1 s.
+RECHECK_SECONDS = 0.5
+FORBIDDEN = 4403  # graphql-ws reconnects after it, asking the page for fresh credentials
+
+
+class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
+    """Once acknowledged, a watchdog checks the caller again every RECHECK_SECONDS (without
+    spending its rate limit). Refused (a key revoked or expired, a token expired, an identity
+    unlinked), its operations are stopped and the socket is closed with 4403 Forbidden. A
+    database outage closes nothing: the stream itself ends with SERVICE_UNAVAILABLE if it must."""
+
+    _watchdog: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch())
+
+    async def shutdown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        await super().shutdown()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            try:
+                await self.context.recheck()
+            except (Unauthenticated, AccessDenied):
+                break
+            except ServiceError:
+                continue  # not the caller's doing: checked again next time
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        await self.websocket.close(code=FORBIDDEN, reason="Forbidden")

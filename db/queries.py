@@ -148,7 +148,7 @@ async def identity_account(issuer: str, subject: str) -> UUID | None:
         .where((Identity.issuer == issuer) & (Identity.subject == subject))
         .first()
     )
-    return row["account"] if row else None
+    return row["account_id"] if row else None
 
 
 @retry_transient
@@ -185,7 +185,7 @@ async def list_identities(account_id: UUID | None = None) -> list[IdentityRow]:
     if account_id is not None:
         select = select.where(Identity.account == account_id)
     return [
-        IdentityRow(issuer=row["issuer"], subject=row["subject"], account_id=row["account"])
+        IdentityRow(issuer=row["issuer"], subject=row["subject"], account_id=row["account_id"])
         for row in await select
     ]
 

@@ -95,18 +95,14 @@ class TokenPolicy:
 class IssuerKeys:
     """The issuer's published keys, kept per process. A `kid` not among them fetches the set
     again, at most once every `refetch_seconds` (one fetch however many requests ask; the others
-    wait for it). A fetch that fails keeps the keys held so far."""
+    wait for it); after a fetch that failed, once every RETRY_SECONDS. A fetch that fails keeps
+    the keys held so far."""
 
     def __init__(
         self,
         fetch: FetchKeys,
-        *,
-        refetch_seconds: float = REFETCH_SECONDS,
-        retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self._fetch = fetch
-        self._refetch_seconds = refetch_seconds
-        self._retry_seconds = retry_seconds
         self._keys: dict[str | None, dict[str, Any]] = {}
         self._fetched_at = -float("inf")
         self._failed = False
@@ -118,7 +114,7 @@ class IssuerKeys:
         if found is not None:
             return found
         waited = time.monotonic() - self._fetched_at
-        if waited >= (self._retry_seconds if self._failed else self._refetch_seconds):
+        if waited >= (RETRY_SECONDS if self._failed else REFETCH_SECONDS):
             await self._flight.run(None, self._refresh)
             found = self._find(kid)
             if found is not None:

@@ -25,6 +25,7 @@ from tests.support.databases import (
     sqlite_template,
     unavailable,
 )
+from tests.support.issuer import SigningKey, StandInIssuer, new_key
 from tests.support.redis import TEST_REDIS_URL, flush, redis_unreachable
 from tests.support.world import FAULTS, World, build_world
 
@@ -128,6 +129,21 @@ async def app(app_for: AppFactory) -> AsyncIterator[Starlette]:
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> list[SigningKey]:
+    """RSA and EC keys, made once (an RSA key takes a while)."""
+    return [new_key("rsa-1"), new_key("ec-1", "ES256"), new_key("rsa-2"), new_key("rsa-3")]
+
+
+@pytest.fixture
+def issuer(signing_keys: list[SigningKey]) -> Iterator[StandInIssuer]:
+    """A stand-in OpenID Connect issuer publishing the first two keys."""
+    stand_in = StandInIssuer(keys=signing_keys[:2])
+    stand_in.start()
+    yield stand_in
+    stand_in.stop()
 
 
 @pytest.fixture(params=PROTOCOLS)

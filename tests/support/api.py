@@ -49,6 +49,7 @@ LIST_ARGUMENTS = {
     "accountId": "accountId",
     "artistId": "artistId",
 }
+VIEWER = "query Viewer { viewer { account { id name kind } } }"
 OMIT = object()
 JSON = {"content-type": "application/json"}
 
@@ -62,6 +63,7 @@ class Outcome:
     chats: list[dict[str, Any]] | None = None
     next_cursor: str | None = None
     chat_id: str | None = None
+    account: dict[str, Any] | None = None
 
     @property
     def error(self) -> tuple[int, str | None]:
@@ -93,6 +95,8 @@ class Api(Protocol):
     async def update_chat(self, payload: Any, *, key: str | None) -> Outcome: ...
 
     async def delete_chat(self, payload: Any, *, key: str | None) -> Outcome: ...
+
+    async def viewer(self, headers: dict[str, str]) -> Outcome: ...
 
 
 class RestApi:
@@ -143,6 +147,12 @@ class RestApi:
         if isinstance(body, Outcome):
             return body
         return Outcome(200, chat_id=body["chatId"])
+
+    async def viewer(self, headers: dict[str, str]) -> Outcome:
+        body = rest_success(await self.client.get("/api/accounts/me", headers=headers), "account")
+        if isinstance(body, Outcome):
+            return body
+        return Outcome(200, account=body["account"])
 
 
 class GraphQLApi:
@@ -196,6 +206,15 @@ class GraphQLApi:
         if outcome.status == 200:
             outcome.chat_id = response.json()["data"]["deleteChat"]["chatId"]
         return outcome
+
+    async def viewer(self, headers: dict[str, str]) -> Outcome:
+        response = await self.execute(VIEWER, None, headers)
+        body = response.json()
+        if body.get("errors"):
+            return outcome_of(response, "viewer")
+        account = body["data"]["viewer"]["account"]
+        # The REST form of the kind, so that both protocols compare equal.
+        return Outcome(200, account={**account, "kind": account["kind"].lower()})
 
 
 def rest_body(response: httpx.Response) -> dict[str, Any]:

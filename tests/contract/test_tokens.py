@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -98,7 +98,7 @@ async def test_a_signed_in_user_gets_an_account_on_the_first_request(
     ],
 )
 async def test_a_new_account_is_named_after_the_token(
-    signed_in: Api, database: Database, issuer: StandInIssuer, claims: dict[str, str], name: str
+    signed_in: Api, database: Database, issuer: StandInIssuer, claims: dict[str, Any], name: str
 ) -> None:
     outcome = await signed_in.viewer(bearer(issuer.token("ada", **claims)))
     assert outcome.status == 200
@@ -127,7 +127,7 @@ def _hostile(issuer: StandInIssuer, case: str, stranger: SigningKey) -> str:
     """Each a token the service must refuse."""
     now = int(time.time())
     rsa = issuer.keys[0]
-    builders = {
+    builders: dict[str, Callable[[], str]] = {
         "alg-none": lambda: unsigned(issuer),
         "hs256-keyed-with-the-public-key": lambda: hmac_with_public_key(issuer),
         "signature-over-other-claims": lambda: resigned_claims(issuer),

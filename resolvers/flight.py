@@ -26,6 +26,9 @@ class SingleFlight(Generic[K, V]):
             pending.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(pending)
 
+    def running(self, key: K) -> bool:
+        return key in self._pending
+
     def _forget(self, key: K, done: asyncio.Future[V]) -> None:
         del self._pending[key]
         if not done.cancelled():

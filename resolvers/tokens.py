@@ -114,7 +114,10 @@ class IssuerKeys:
         if found is not None:
             return found
         waited = time.monotonic() - self._fetched_at
-        if waited >= (RETRY_SECONDS if self._failed else REFETCH_SECONDS):
+        # A fetch under way is joined whatever the interval: it may bring the key.
+        if self._flight.running(None) or waited >= (
+            RETRY_SECONDS if self._failed else REFETCH_SECONDS
+        ):
             await self._flight.run(None, self._refresh)
             found = self._find(kid)
             if found is not None:

@@ -75,17 +75,6 @@ const provider = new Provider(issuer, {
     },
   },
   pkce: { required: () => true },
-  // The login form's consent is given by the user in the browser; nothing else to ask.
-  loadExistingGrant: async (ctx) => {
-    const grant = new ctx.oidc.provider.Grant({
-      clientId: ctx.oidc.client.clientId,
-      accountId: ctx.oidc.session.accountId,
-    });
-    grant.addOIDCScope('openid');
-    grant.addResourceScope(audience, 'chats');
-    await grant.save();
-    return grant;
-  },
 });
 
 const server = provider.listen(Number(port), '127.0.0.1', () => {

@@ -1,10 +1,15 @@
--- wrk script: POST a body with the bench key; counts answers that are not a success.
--- BENCH_PATH, BENCH_KEY and BENCH_BODY come from the environment.
+-- wrk script: POST a body with the bench key, or a signed-in user's access token; counts answers
+-- that are not a success. BENCH_PATH, BENCH_KEY (or BENCH_TOKEN) and BENCH_BODY come from the
+-- environment.
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH")
 wrk.body = os.getenv("BENCH_BODY")
 wrk.headers["content-type"] = "application/json"
-wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
+if os.getenv("BENCH_TOKEN") then
+  wrk.headers["authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+else
+  wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
+end
 
 local threads = {}
 

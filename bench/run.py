@@ -11,6 +11,10 @@ The service runs with its default settings (its access line on), but for the per
 raised out of the way of the one key the load comes from (the limiter stays in the path).
 Needs wrk (Debian: `apt-get install wrk`), PostgreSQL (BENCH_DATABASE_URL; default, the local) and,
 for the peer, `npm ci --prefix bench/postgraphile` (PostGraphile 5 on Node.js 22, from npm).
+
+`rest_token` and `graphql_token` are the same creates by a signed-in user: an access token (RS256)
+from an issuer the benchmark serves itself (its key set on a local port), sent as a Bearer value
+to the same service process as the key's candidates.
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import asyncpg
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -67,7 +75,12 @@ CANDIDATES = {
     "graphql": ("/graphql", GRAPHQL_BODY),
     # The embedded default: the service on a SQLite file, REST.
     "sqlite_rest": ("/api/chats", '{"topic": "bench"}'),
+    # A signed-in user's access token instead of the key, on the same service process.
+    "rest_token": ("/api/chats", '{"topic": "bench"}'),
+    "graphql_token": ("/graphql", GRAPHQL_BODY),
 }
+TOKEN_CANDIDATES = frozenset({"rest_token", "graphql_token"})
+AUDIENCE = "https://chats.bench"
 
 
 @dataclass
@@ -219,8 +232,45 @@ def server(command: list[str], env: dict[str, str]) -> Iterator[tuple[int, str]]
         process.wait(timeout=30)
 
 
+@contextmanager
+def issuer() -> Iterator[tuple[str, str]]:
+    """An OpenID Connect issuer on a local port (its discovery document and key set), and an
+    access token it signed for a user: (issuer URL, token)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    documents = {
+        "/.well-known/openid-configuration": {"issuer": url, "jwks_uri": f"{url}/jwks"},
+        "/jwks": {"keys": [{**public, "kid": "bench", "use": "sig", "alg": "RS256"}]},
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    now = int(time.time())
+    claims = {"iss": url, "aud": AUDIENCE, "sub": "bench-user", "iat": now, "exp": now + 86400}
+    try:
+        yield url, jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def wrk(base: str, candidate: str, key: str, connections: int, duration: int) -> dict[str, int]:
     path, body = CANDIDATES[candidate]
+    credential = {"BENCH_TOKEN" if candidate in TOKEN_CANDIDATES else "BENCH_KEY": key}
     result = subprocess.run(
         [
             "wrk",
@@ -233,7 +283,7 @@ def wrk(base: str, candidate: str, key: str, connections: int, duration: int) ->
             str(REPO / "bench" / "create.lua"),
             base,
         ],
-        env={**os.environ, "BENCH_PATH": path, "BENCH_BODY": body, "BENCH_KEY": key},
+        env={**os.environ, "BENCH_PATH": path, "BENCH_BODY": body, **credential},
         capture_output=True,
         text=True,
         check=True,
@@ -304,7 +354,16 @@ def report(results: list[Measurement], memory: dict[str, dict[str, float]]) -> s
                 f" {median([m.cpu_ms_per_request for m in runs]):.3f} | {mem['peak']:.0f} |"
                 f" {mem['after']:.0f} | {sum(m.failures for m in runs)} |"
             )
+        ratios = [
+            f"{token} {median_rps(group, token) / median_rps(group, key):.2f}x {key}"
+            for token, key in (("rest_token", "rest"), ("graphql_token", "graphql"))
+        ]
+        lines.append(f"| {workers} | {connections} | tokens beside keys: {'; '.join(ratios)} |")
     return "\n".join(lines)
+
+
+def median_rps(group: list[Measurement], candidate: str) -> float:
+    return median([m.rps for m in group if m.candidate == candidate])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,10 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     sqlite_url = f"sqlite:///{sqlite_folder / 'chats.sqlite3'}"
     results: list[Measurement] = []
     memory: dict[str, dict[str, float]] = {}
+    stack_issuer = ExitStack()
     try:
         key = provision(url)
         sqlite_key = provision(sqlite_url)
-        env = {"DATABASE_URL": url, **SERVICE_SETTINGS}
+        issuer_url, token = stack_issuer.enter_context(issuer())
+        # The key's candidates and the token's run on the same service process.
+        env = {
+            "DATABASE_URL": url,
+            "OIDC_ISSUER": issuer_url,
+            "OIDC_AUDIENCE": AUDIENCE,
+            **SERVICE_SETTINGS,
+        }
         sqlite_env = {**env, "DATABASE_URL": sqlite_url}
         peer = (POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile").exists()
         if peer:
@@ -363,10 +430,20 @@ def main(argv: list[str] | None = None) -> int:
                     "rest": (service_pid, service),
                     "graphql": (service_pid, service),
                     "sqlite_rest": (sqlite_pid, sqlite_service),
+                    "rest_token": (service_pid, service),
+                    "graphql_token": (service_pid, service),
                 }
                 if peer:  # one Node.js process: PostGraphile has no worker option of its own
                     targets["postgraphile"] = stack.enter_context(server(postgraphile_cmd(), env))
                 order = [candidate for candidate in CANDIDATES if candidate in targets]
+                credentials = {
+                    candidate: token
+                    if candidate in TOKEN_CANDIDATES
+                    else sqlite_key
+                    if candidate == "sqlite_rest"
+                    else key
+                    for candidate in order
+                }
                 for round_number in range(1, args.rounds + 1):
                     for connections in [int(c) for c in args.connections.split(",")]:
                         for candidate in order:
@@ -375,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                                 pid,
                                 base,
                                 candidate,
-                                sqlite_key if candidate == "sqlite_rest" else key,
+                                credentials[candidate],
                                 connections,
                                 args.duration,
                                 workers,
@@ -396,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
         stored = asyncio.run(count_chats(url)) + count_sqlite_chats(sqlite_url)
     finally:
+        stack_issuer.close()
         asyncio.run(drop_database(url))
         shutil.rmtree(sqlite_folder, ignore_errors=True)
 

@@ -133,11 +133,10 @@ class Authenticator:
             logger.info("access token refused", extra={"reason": refused.reason})
             raise
         pair = (identity.issuer, identity.subject)
-        account = self._accounts.get(pair) or await self._identity_lookups.run(
-            pair, lambda: self._find_account(identity)
-        )
-        # The account is the identity's; the expiry is this token's.
-        return Caller(account_id=account.account_id, expires_at=identity.expires_at)
+        cached = self._accounts.get(pair)
+        if cached is not None:
+            return cached
+        return await self._identity_lookups.run(pair, lambda: self._find_account(identity))
 
     async def _find_account(self, identity: Identity) -> Caller:
         account_id = await identities.account_for(identity, provision=self._provision)

@@ -13,12 +13,11 @@ from db.rows import ChatRow
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The account a request acts as, resolved once per request at the edge: an API key's, or a
-    signed-in user's (an access token, whose expiry the caller carries)."""
+    """The account a request acts as, resolved once per request at the edge: an API key's
+    (`key_id`), or a signed-in user's (an access token; no key)."""
 
     account_id: UUID
     key_id: UUID | None = None
-    expires_at: float | None = None  # a token's `exp`, seconds since the epoch
 
     @property
     def rate_key(self) -> str:

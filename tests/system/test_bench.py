@@ -38,6 +38,15 @@ def test_bench_command_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     table = [line for line in result.stdout.splitlines() if line.startswith("| 1 | 4 |")]
-    candidates = ["floor", "postgraphile", "rest", "graphql", "sqlite_rest"]
-    assert [line.split("|")[3].strip() for line in table] == candidates
+    candidates = [
+        "floor",
+        "postgraphile",
+        "rest",
+        "graphql",
+        "sqlite_rest",
+        "rest_token",
+        "graphql_token",
+    ]
+    assert [line.split("|")[3].strip() for line in table[:-1]] == candidates
+    assert table[-1].startswith("| 1 | 4 | tokens beside keys: rest_token ")
     assert "failures: 0" in result.stdout

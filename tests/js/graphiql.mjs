@@ -3,20 +3,15 @@
 // Usage: node graphiql.mjs http://127.0.0.1:8000 KEY ARTIFACTS_DIR
 // Prints one JSON object with what it saw; tests/system/test_js_clients.py checks it.
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+
+import { launchChromium } from './browser.mjs';
 
 const [base, key, artifacts] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
 setTimeout(() => { console.error('timed out'); process.exit(2); }, 60_000);
 
 const result = { offsite: [], consoleErrors: [], pageErrors: [] };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   // Nothing beyond the service: every other request is recorded and refused.

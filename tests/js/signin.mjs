@@ -6,7 +6,8 @@
 // Prints one JSON object; tests/system/test_signed_in.py checks it.
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+
+import { launchChromium } from './browser.mjs';
 
 const [service, issuer, audience, pagePort, artifacts] = process.argv.slice(2);
 const origin = `http://127.0.0.1:${pagePort}`;
@@ -67,13 +68,7 @@ const server = createServer((request, response) => {
 await new Promise((resolve) => server.listen(Number(pagePort), '127.0.0.1', resolve));
 
 const result = { offsite: [], pageErrors: [] };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 try {
   const context = await browser.newContext();
   const page = await context.newPage();

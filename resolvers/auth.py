@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -21,10 +22,11 @@ from resolvers.clock import now
 from resolvers.errors import AmbiguousCredentials, InvalidToken, RateLimited, Unauthenticated
 from resolvers.flight import SingleFlight
 from resolvers.models import Caller
-from resolvers.tokens import Identity, TokenVerifier, is_token, logger
+from resolvers.tokens import Identity, TokenVerifier, is_token
 from resolvers.usecase import use_case
 
 T = TypeVar("T")
+logger = logging.getLogger("chats_api.auth")
 
 # A recognisable prefix lets secret scanners spot leaked keys.
 KEY_PREFIX = "chats_"

@@ -42,13 +42,16 @@ class Context:
 
     async def recheck(self) -> Caller:
         """The same credentials checked again, without spending the rate limit: an open
-        WebSocket's caller, while it lives. A refusal replaces the outcome, so that nothing more
-        runs as the old caller."""
+        WebSocket's caller, while it lives. A refusal, or the credentials now acting as another
+        account (an identity unlinked, then provisioned anew), replaces the outcome, so that
+        nothing more runs as the old caller."""
         api_keys, authorizations = self._credentials()
         try:
             caller = await self.authenticator.authenticate(
                 api_keys=api_keys, authorizations=authorizations, spend=False
             )
+            if isinstance(self._outcome, Caller) and caller.account_id != self._outcome.account_id:
+                raise Unauthenticated()
         except (Unauthenticated, AccessDenied) as refusal:
             self._outcome = refusal
             raise

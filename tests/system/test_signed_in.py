@@ -342,3 +342,21 @@ async def test_websocket_origins_follow_cors(
                 json.dumps({"type": "connection_init", "payload": {"x-api-key": key}})
             )
             assert json.loads(await connection.recv())["type"] == "connection_ack"
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_socket_is_closed_when_its_identity_is_unlinked(
+    database: Database, provider: Provider
+) -> None:
+    """With provisioning on, the identity's next request would get a new account: the socket,
+    acting as the old one, is closed rather than carried over."""
+    with serving(database, env=provider.environment()) as base:
+        async with graphql_socket(base) as socket:
+            init = await socket.init({"authorization": f"Bearer {provider.token('carol')}"})
+            assert init["type"] == "connection_ack"
+            unlink = ["identities", "unlink", "--issuer", provider.url, "--subject", "carol"]
+            assert run_cli(unlink, database.url).returncode == 0
+            unlinked = time.monotonic()
+            assert await closed_code(mutating(socket)) == 4403
+            assert time.monotonic() - unlinked < CLOSE_WITHIN

@@ -18,6 +18,11 @@ _UUID_FORM = re.compile(
 )
 # Cc: control characters (NUL included); Cs: lone surrogates, which no database can store.
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+# Bidirectional controls reorder what a reader sees ("Trojan Source"); the zero-width joiner of
+# emoji sequences (U+200D) is not one of them and stays valid.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 TOPIC_ERROR = f"topic must be a string of at most {MAX_TITLE_LENGTH} characters"
 TOPIC_REQUIRED = "topic is required and must not be blank"
 
@@ -42,7 +47,8 @@ def parse_title(topic: object) -> str:
         raise InvalidInput(TOPIC_ERROR)
     title = topic.strip()
     if len(title) > MAX_TITLE_LENGTH or any(
-        unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in title
+        char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
+        for char in title
     ):
         raise InvalidInput(TOPIC_ERROR)
     return title or DEFAULT_TITLE

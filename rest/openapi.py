@@ -11,9 +11,11 @@ from rest.errors import status_for
 
 UUID = {"type": "string", "format": "uuid"}
 # What the service certainly accepts; it is more lenient at the edges, as it trims before checking.
-_TEXT = "[^\\u0000-\\u001F\\u007F-\\u009F]"  # no control characters
+# No control characters, no bidirectional controls (resolvers.validation.BIDI_CONTROLS).
+_EXCLUDED = "\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069"
+_TEXT = f"[^{_EXCLUDED}]"
 TOPIC = {"type": "string", "maxLength": MAX_TITLE_LENGTH, "pattern": f"^{_TEXT}*$"}
-NOT_BLANK_TOPIC = f"^{_TEXT}*[^\\s\\u0000-\\u001F\\u007F-\\u009F]{_TEXT}*$"
+NOT_BLANK_TOPIC = f"^{_TEXT}*[^\\s{_EXCLUDED}]{_TEXT}*$"
 NULLABLE_UUID = {"type": ["string", "null"], "format": "uuid"}
 
 
@@ -195,7 +197,7 @@ DOCUMENT: dict[str, Any] = {
                         **TOPIC,
                         "description": "Topic, e.g. 'Pulse Feb 2'. The chat's title is the topic "
                         "trimmed, or 'New chat' when blank; at most 100 characters after "
-                        "trimming, no control characters.",
+                        "trimming, no control characters or bidirectional controls.",
                     },
                 },
             },

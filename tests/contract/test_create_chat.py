@@ -47,6 +47,8 @@ async def test_minimal_create(api: Api, database: Database, world: World) -> Non
         pytest.param("é" * 100, "é" * 100, id="100-code-points"),
         pytest.param("  " + "x" * 100 + "  ", "x" * 100, id="100-after-trim"),
         pytest.param("🎸 riffs", "🎸 riffs", id="emoji"),
+        # The zero-width joiner of an emoji sequence is no bidirectional control.
+        pytest.param("👨\u200d👩\u200d👧 tour", "👨\u200d👩\u200d👧 tour", id="emoji-family-zwj"),
     ],
 )
 async def test_title_from_topic(
@@ -84,6 +86,10 @@ INVALID_INPUT = [
     pytest.param({"topic": "line\nbreak"}, TOPIC_ERROR, id="topic-inner-newline"),
     pytest.param({"topic": "del\x7f"}, TOPIC_ERROR, id="topic-delete-char"),
     pytest.param({"topic": "lone \ud800 surrogate"}, TOPIC_ERROR, id="topic-lone-surrogate"),
+    pytest.param({"topic": "a\u202eb"}, TOPIC_ERROR, id="topic-right-to-left-override"),
+    pytest.param({"topic": "\u2066isolate\u2069"}, TOPIC_ERROR, id="topic-bidi-isolate"),
+    pytest.param({"topic": "mark\u200f"}, TOPIC_ERROR, id="topic-right-to-left-mark"),
+    pytest.param({"topic": "\u061carabic mark"}, TOPIC_ERROR, id="topic-arabic-letter-mark"),
     # When several fields are wrong, the first in the contract's order is reported.
     pytest.param(
         {"topic": None, "accountId": 1, "chatId": 1, "artistId": 1},

@@ -9,6 +9,7 @@ import pytest
 
 from resolvers.errors import InvalidInput
 from resolvers.validation import (
+    BIDI_CONTROLS,
     DEFAULT_TITLE,
     TOPIC_ERROR,
     TOPIC_REQUIRED,
@@ -41,13 +42,18 @@ def test_uuid_in_any_other_form_names_its_field(value: object) -> None:
         ("", DEFAULT_TITLE),
         ("   ", DEFAULT_TITLE),
         ("é" * 100, "é" * 100),
+        ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),
     ],
 )
 def test_title_is_the_trimmed_topic(topic: str, title: str) -> None:
     assert parse_new_chat({"topic": topic}).title == title
 
 
-@pytest.mark.parametrize("topic", ["x" * 101, "a\x00b", "a\nb", "\ud800", 5, None, ["x"]])
+@pytest.mark.parametrize(
+    "topic",
+    ["x" * 101, "a\x00b", "a\nb", "\ud800", 5, None, ["x"]]
+    + [f"a{control}b" for control in sorted(BIDI_CONTROLS)],
+)
 def test_bad_topics(topic: object) -> None:
     with pytest.raises(InvalidInput, match=f"^{TOPIC_ERROR}$"):
         parse_new_chat({"topic": topic})

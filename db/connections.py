@@ -61,7 +61,7 @@ class FairGate:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a turn just as it was cancelled: not ours to keep
-            else:
+            elif waiter in self._waiters:  # a release may have passed it over already
                 self._waiters.remove(waiter)
             raise
 

@@ -68,3 +68,22 @@ async def test_a_turn_handed_to_a_waiter_that_is_cancelled_passes_on() -> None:
     await gate.__aexit__(None, None, None)
     await asyncio.wait_for(gate.__aenter__(), 0.1)  # and back: one turn, never lost or doubled
     assert gate._free == 0
+
+
+async def test_a_waiter_cancelled_while_a_turn_is_released_past_it() -> None:
+    """A partition: requests in line are cancelled by their deadline, and a turn released at that
+    moment skips the cancelled waiter before it has run its own clean-up. That clean-up must not
+    fail (it used to: ValueError, a 500), and the turn goes to the next waiter."""
+    gate = FairGate(1)
+    await gate.__aenter__()  # the one turn, held
+    cancelled = asyncio.create_task(gate.__aenter__())
+    successor = asyncio.create_task(gate.__aenter__())
+    await asyncio.sleep(0)  # both in line
+    cancelled.cancel()
+    gate.release()  # before the cancelled waiter runs: it is skipped, the successor gets the turn
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await successor
+    gate.release()
+    # One turn in all, free again, and nobody left in line.
+    await asyncio.wait_for(gate.__aenter__(), 1)

@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings.rate_limit, shared, tokens, provision=settings.oidc_provision
     )
     app.state.engine = engine
+    app.state.metrics_token = settings.metrics_token
     app.state.graphql = graphql
     app.state.draining = False
     return app

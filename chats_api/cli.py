@@ -7,10 +7,12 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from chats_api.logs import uvicorn_log_config
+from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
+from chats_api.protocol import GuardedHttpToolsProtocol
 from chats_api.settings import Settings
 from db.engine import (
     LazyPostgresEngine,
@@ -57,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     create_key.add_argument(
         "--expires-at", type=_aware_datetime, default=None, help="ISO 8601 with a timezone"
     )
-    revoke = keys.add_parser("revoke", help="revoke a key, given the key or its id")
-    revoke.add_argument("key_or_key_id")
+    revoke = keys.add_parser(
+        "revoke", help="revoke a key, given its id, or the key itself (read from stdin with -)"
+    )
+    revoke.add_argument("key_or_key_id", nargs="?", default="-")
 
     orgs = commands.add_parser("orgs").add_subparsers(dest="action", required=True)
     add_member = orgs.add_parser("add-member")
@@ -91,7 +95,14 @@ def _aware_datetime(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError("needs a timezone, e.g. 2027-01-01T00:00:00Z")
+    if moment <= datetime.now(UTC):
+        raise argparse.ArgumentTypeError("must be in the future (a key already expired is no key)")
     return moment
+
+
+def _key_or_id(value: str) -> str:
+    """`-` reads the key from stdin, which keeps it out of shell history and `ps`."""
+    return sys.stdin.readline().strip() if value == "-" else value
 
 
 async def _migrate(settings: Settings) -> None:
@@ -121,7 +132,7 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
     actions: dict[tuple[str, str], Callable[[], Coroutine[Any, Any, Any]]] = {
         ("accounts", "create"): lambda: admin.create_account(args.name, args.kind),
         ("keys", "create"): lambda: admin.create_key(args.account, args.name, args.expires_at),
-        ("keys", "revoke"): lambda: admin.revoke_key(args.key_or_key_id),
+        ("keys", "revoke"): lambda: admin.revoke_key(_key_or_id(args.key_or_key_id)),
         ("orgs", "add-member"): lambda: admin.add_member(args.org, args.account),
         ("artists", "link"): lambda: admin.link_artist(args.account, args.artist),
         ("identities", "link"): lambda: identities.link(args.account, args.issuer, args.subject),
@@ -159,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             # The service writes one access line per request itself.
             access_log=False,
+            # A WebSocket message holds at most what an HTTP request's document may: bigger ones
+            # close the socket with 1009 (Message Too Big) before anything reads them.
+            ws_max_size=MAX_GRAPHQL_BODY_BYTES,
+            # A deadline and a size cap on each request's head (uvicorn has neither).
+            http=GuardedHttpToolsProtocol,
             log_config=uvicorn_log_config(),
         )
         return 0

@@ -7,6 +7,7 @@ With several worker processes, set PROMETHEUS_MULTIPROC_DIR to an empty folder s
 
 from __future__ import annotations
 
+import hmac
 import os
 from typing import Any
 
@@ -68,7 +69,23 @@ def _pool(request: Request) -> Any:
     return getattr(engine, "pool", None)
 
 
+def _allowed(request: Request) -> bool:
+    """With METRICS_TOKEN set, only a scraper that sends it as a Bearer token reads the metrics."""
+    token: str = request.app.state.metrics_token
+    if not token:
+        return True
+    sent = request.headers.get("authorization", "")
+    return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
 async def metrics(request: Request) -> Response:
+    if not _allowed(request):
+        return Response(
+            b'{"status":"error","message":"Unauthorized"}',
+            401,
+            {"WWW-Authenticate": "Bearer"},
+            media_type="application/json",
+        )
     pool = _pool(request)
     if pool is not None:
         POOL_SIZE.set(pool.get_size())

@@ -31,6 +31,12 @@ from rest import errors as rest_errors
 from schema import errors as graphql_errors
 
 MAX_GRAPHQL_BODY_BYTES = 64 * 1024
+# On every answer: no content sniffing, and no page of the service framed by another site (a
+# second policy beside a page's own only adds this restriction).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
 
 
 class Edge:
@@ -39,6 +45,7 @@ class Edge:
 
     - the app's own engine for everything the request runs (subscriptions included);
     - the request id, returned in `x-request-id` and stamped on its log lines;
+    - `nosniff` and `frame-ancestors 'none'` on every answer;
     - a deadline for every HTTP request: still running after `seconds`, it is cancelled and, if
       nothing was sent yet, answered 503 with Retry-After, in the envelope of its protocol;
     - a size limit for GraphQL documents, before anything parses them (REST bodies are limited
@@ -91,7 +98,7 @@ class Edge:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), header, *SECURITY_HEADERS]
             await send(message)
 
         try:

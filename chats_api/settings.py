@@ -83,6 +83,8 @@ class Settings:
     oidc_leeway: float = 30.0
     # A verified identity seen for the first time gets a new `user` account.
     oidc_provision: bool = True
+    # A Bearer token the Prometheus scraper must send for /metrics; empty: /metrics is open.
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -108,4 +110,5 @@ class Settings:
             oidc_algorithms=_list("OIDC_ALGORITHMS", "RS256,ES256,EdDSA"),
             oidc_leeway=_float("OIDC_LEEWAY", 30.0),
             oidc_provision=_bool("OIDC_PROVISION", True),
+            metrics_token=os.environ.get("METRICS_TOKEN", ""),
         )

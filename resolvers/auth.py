@@ -95,11 +95,11 @@ class Authenticator:
 
     @use_case()
     async def authenticate(
-        self, *, api_keys: Sequence[str], authorizations: Sequence[str], spend: bool = True
+        self, *, api_keys: Sequence[str], authorizations: Sequence[str], cost: int = 1
     ) -> Caller:
         """`api_keys` and `authorizations` are every value the request sent for each header.
-        `spend=False` checks the credentials again without touching the rate limit (an open
-        WebSocket's periodic check)."""
+        `cost` units of the rate limit are spent (a mutation's root fields); 0 checks the
+        credentials without touching the limit (an open WebSocket's periodic check)."""
         if len(api_keys) + len(authorizations) != 1:
             raise AmbiguousCredentials()
         credential = api_keys[0] if api_keys else bearer_token(authorizations[0])
@@ -109,8 +109,7 @@ class Authenticator:
             caller = await self._token_caller(self._tokens, credential)
         else:
             caller = await self._key_caller(hash_key(credential))
-        if spend:
-            await self._spend(caller)
+        await self.spend(caller, cost)
         return caller
 
     async def _key_caller(self, key_hash: str) -> Caller:
@@ -156,13 +155,15 @@ class Authenticator:
             connection_pool=self._shared.pool,  # type: ignore[arg-type]  # typed as options
         )
 
-    async def _spend(self, caller: Caller) -> None:
-        if self._limit is None:
+    async def spend(self, caller: Caller, cost: int = 1) -> None:
+        """`cost` units of the caller's budget, or RateLimited (nothing spent) when fewer are
+        left."""
+        if self._limit is None or cost == 0:
             return
         if self._limiter is None:
             self._limiter = SlidingWindowCounterRateLimiter(self._storage())
         limiter, limit, identity = self._limiter, self._limit, caller.rate_key
-        if await self._guarded(lambda: limiter.hit(limit, identity), fallback=True):
+        if await self._guarded(lambda: limiter.hit(limit, identity, cost=cost), fallback=True):
             return
         stats = await self._guarded(lambda: limiter.get_window_stats(limit, identity), None)
         reset_in = stats.reset_time - time.time() if stats is not None else 1

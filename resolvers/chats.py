@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from db import queries
@@ -156,9 +156,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         updated_at, _, chat_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        position = datetime.fromisoformat(updated_at), UUID(chat_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        moment = datetime.fromisoformat(updated_at)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time has a timezone")
+        # In UTC, as the engines store it: a time that leaves the representable range there
+        # (year 1 at +14:00) is no position.
+        return moment.astimezone(UTC), UUID(chat_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("cursor is not valid") from None
-    if position[0].tzinfo is None:
-        raise InvalidInput("cursor is not valid")
-    return position

@@ -81,6 +81,7 @@ from strawberry.types.execution import ExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UNSET
 
+from schema.cost import operation_cost
 from schema.errors import operation_label
 from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema
 
@@ -329,6 +330,7 @@ class Plan:
         self.schema = schema
         self.operation = operation
         self.label = operation_label(document)
+        self.cost = operation_cost(document, operation)
         self.fragment_definitions: dict[str, FragmentDefinitionNode] = {}
         self.fragments: dict[str, FragmentDetails] = {}
         for definition in document.definitions:

@@ -21,8 +21,12 @@ class Context:
     authenticator: Authenticator
     # A WebSocket's `connection_init` payload, set by Strawberry; None over HTTP.
     connection_params: dict[str, object] | None = None
-    # One authentication (and one rate-limit hit) per request or connection, however many fields
-    # ask. It runs in the asking task, so a request's deadline or a client going away stops it.
+    # Units of the rate limit the request spends when its caller is authenticated: one, or one
+    # per root field of a mutation (schema.cost). Over a WebSocket each operation is charged.
+    cost: int = 1
+    # One authentication (and one rate-limit hit of `cost` units) per request or connection,
+    # however many fields ask. It runs in the asking task, so a request's deadline or a client
+    # going away stops it.
     _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _outcome: Caller | ServiceError | None = field(default=None, init=False)
 
@@ -32,13 +36,32 @@ class Context:
                 api_keys, authorizations = self._credentials()
                 try:
                     self._outcome = await self.authenticator.authenticate(
-                        api_keys=api_keys, authorizations=authorizations
+                        api_keys=api_keys, authorizations=authorizations, cost=self.cost
                     )
                 except ServiceError as refusal:
                     self._outcome = refusal
         if isinstance(self._outcome, ServiceError):
             raise self._outcome
         return self._outcome
+
+    async def charge(self, cost: int) -> None:
+        """An operation over an open WebSocket spends its own units (RateLimited when fewer are
+        left)."""
+        await self.authenticator.spend(await self.caller(), cost)
+
+    async def identified(self) -> bool:
+        """Whether the request's credentials are valid, without spending the rate limit (for a
+        document that needed no caller)."""
+        if self._outcome is not None:
+            return isinstance(self._outcome, Caller)
+        api_keys, authorizations = self._credentials()
+        try:
+            await self.authenticator.authenticate(
+                api_keys=api_keys, authorizations=authorizations, cost=0
+            )
+        except ServiceError:
+            return False
+        return True
 
     async def recheck(self) -> Caller:
         """The same credentials checked again, without spending the rate limit: an open
@@ -48,7 +71,7 @@ class Context:
         api_keys, authorizations = self._credentials()
         try:
             caller = await self.authenticator.authenticate(
-                api_keys=api_keys, authorizations=authorizations, spend=False
+                api_keys=api_keys, authorizations=authorizations, cost=0
             )
             if isinstance(self._outcome, Caller) and caller.account_id != self._outcome.account_id:
                 raise Unauthenticated()

@@ -101,7 +101,10 @@ class GraphQLApp(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """Apollo's automatic persisted queries: a request may send only the document's hash;
-        an unknown hash asks the client to send the document once, which is then remembered."""
+        an unknown hash asks the client to send the document once, which is then remembered,
+        but only once it has run: a document that does not parse or validate, or one sent by a
+        caller with no valid credentials, is never stored (anyone could fill the store)."""
+        register = None
         persisted = (request_data.extensions or {}).get("persistedQuery")
         if isinstance(persisted, dict):
             digest = str(persisted.get("sha256Hash", ""))
@@ -111,11 +114,11 @@ class GraphQLApp(GraphQL[Context, None]):
                     return _error_result("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
                 request_data.query = query
             elif hashlib.sha256(request_data.query.encode()).hexdigest() == digest:
-                await self.persisted_queries.put(digest, request_data.query)
+                register = digest
             else:
                 return _error_result("provided sha does not match query", BAD_USER_INPUT)
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         except HTTPException as refusal:
@@ -137,6 +140,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 # document errors, by the media type the client accepts.
                 sub_response.status_code = refusal.status_code
             return _error_result(refusal.reason, BAD_USER_INPUT)
+        if register is not None and request_data.query and await _runs(result, context):
+            await self.persisted_queries.put(register, request_data.query)
+        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(
@@ -192,6 +198,13 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": exc.message}) from exc
         unset: UnsetType = UNSET
         return unset
+
+
+async def _runs(result: ExecutionResult, context: Context) -> bool:
+    """The document parsed and validated (a request error has errors without a path and no
+    data), and the caller holds valid credentials (checked without spending its rate limit)."""
+    refused = result.data is None and all(error.path is None for error in result.errors or ())
+    return not refused and await context.identified()
 
 
 def graphiql_assets() -> Mount:
@@ -266,7 +279,10 @@ class GraphQLEndpoint:
             return False
         operation.set(plan.label)
         context = Context(
-            request=request, response=None, authenticator=request.app.state.authenticator
+            request=request,
+            response=None,
+            authenticator=request.app.state.authenticator,
+            cost=plan.cost,
         )
         result, errors = await plan.execute(context, coerced, extensions)
         response: dict[str, object] = {"data": result}

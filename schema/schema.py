@@ -28,6 +28,7 @@ from resolvers import chats as chat_cases
 from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
 from schema.context import Context
+from schema.cost import find_operation, operation_cost
 from schema.errors import ErrorCodes, from_service_error
 from schema.scalars import SCALARS
 from schema.types import (
@@ -113,6 +114,20 @@ class OperationNameRequired(SchemaExtension):
             context.pre_execution_errors = [
                 GraphQLError("Must provide operation name if query contains multiple operations.")
             ]
+        yield
+
+
+class OperationCost(SchemaExtension):
+    """An HTTP request spends its operation's cost (schema.cost) when its caller is first
+    authenticated, which no field has asked for yet. Over a WebSocket, schema.sockets charges each
+    operation as it arrives."""
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        context, document = execution.context, execution.graphql_document
+        if isinstance(context, Context) and context.connection_params is None and document:
+            operation = find_operation(document, execution.operation_name)
+            context.cost = operation_cost(document, operation)
         yield
 
 
@@ -246,6 +261,7 @@ def build_schema() -> Schema:
         lambda: SafeParserCache(maxsize=CACHE_SIZE),
         TextValidationCache,
         OperationNameRequired,
+        OperationCost,
     ]
     return Schema(
         query=Query,

@@ -12,10 +12,15 @@ import contextlib
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 
-from resolvers.errors import AccessDenied, ServiceError, Unauthenticated
+from resolvers.errors import AccessDenied, RateLimited, ServiceError, Unauthenticated
 from schema.context import Context
+from schema.cost import cost_of_text
+from schema.errors import from_service_error
 
 # Every this often the socket's credentials are checked again. Keys and identities are cached
 # for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a
@@ -36,6 +41,24 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch())
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Each operation over the socket spends its own units of the caller's rate limit (the
+        connection spent one at `connection_init`); refused, it gets an `error` message."""
+        if self.connection_acknowledged:
+            payload = message.get("payload") or {}
+            query, name = payload.get("query"), payload.get("operationName")
+            if isinstance(query, str):
+                cost = cost_of_text(query, name if isinstance(name, str) else None)
+                try:
+                    await self.context.charge(cost)
+                except RateLimited as refusal:
+                    error = from_service_error(refusal)
+                    await self.send_message(
+                        {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                    )
+                    return
+        await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
         if self._watchdog is not None:

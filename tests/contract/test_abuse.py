@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
-from tests.support.world import World
+from tests.support.world import World, build_world
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +124,87 @@ async def test_runaway_requests_are_stopped(
         assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     else:
         assert response.json() == {"status": "error", "message": "Service temporarily unavailable"}
+
+
+async def _persisted(
+    client: httpx.AsyncClient, query: str | None, digest: str, key: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+    if query is not None:
+        body["query"] = query
+    headers = {"x-api-key": key} if key else {}
+    response = await client.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+NOT_FOUND = [
+    {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        pytest.param("x" * 60_000, None, id="not-graphql-no-key"),
+        pytest.param("x" * 60_000, "alice", id="not-graphql-with-key"),
+        pytest.param("{ nope }", "alice", id="invalid-with-key"),
+        pytest.param("{ chats { edges { cursor } } }", None, id="valid-no-key"),
+        pytest.param("{ __typename }", None, id="needs-no-caller-no-key"),
+        pytest.param("{ __typename }", "revoked", id="needs-no-caller-revoked-key"),
+    ],
+)
+async def test_persisted_queries_store_only_what_an_identified_caller_ran(
+    client: httpx.AsyncClient, world: World, query: str, key: str | None
+) -> None:
+    """Anyone could otherwise fill the store with anything, under any hash."""
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    await _persisted(client, query, digest, world.keys[key] if key else None)
+    assert (await _persisted(client, None, digest, world.keys["alice"]))["errors"] == NOT_FOUND
+
+
+async def test_persisted_queries_store_what_an_identified_caller_ran(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    query = "{ __typename }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    assert (await _persisted(client, None, digest))["errors"] == NOT_FOUND
+    assert (await _persisted(client, query, digest, world.keys["alice"]))["data"] == {
+        "__typename": "Query"
+    }
+    assert (await _persisted(client, None, digest))["data"] == {"__typename": "Query"}
+
+
+def _aliased(count: int) -> str:
+    fields = " ".join(
+        f'c{n}: createChat(input: {{topic: "burst"}}) {{ chat {{ id }} }}' for n in range(count)
+    )
+    return f"mutation {{ {fields} }}"
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "standard"])
+async def test_the_rate_limit_counts_each_root_mutation_field(
+    app_for: AppFactory, database: Database, compiled: bool
+) -> None:
+    """One POST of fifteen aliased createChat fields spends fifteen units: with fewer left, it
+    is refused whole, before any runs."""
+    async with (
+        app_for(rate_limit="5/minute", graphql_compiled=compiled) as app,
+        http_client(app) as client,
+    ):
+        world = await build_world()
+        key = world.keys["alice"]
+        burst = (await graphql(client, _aliased(15), key)).json()
+        assert burst["data"] == {f"c{n}": None for n in range(15)}
+        assert {e["extensions"]["code"] for e in burst["errors"]} == {"TOO_MANY_REQUESTS"}
+        assert await database.counts() == {"sessions": 0, "chats": 0}
+        # Three fit in the budget of five, twice over for the same document (the second time as
+        # a compiled plan, where plans are on); then two are left, and three are refused whole.
+        first = (await graphql(client, _aliased(3), key)).json()
+        assert "errors" not in first
+        second = await graphql(client, _aliased(3), key)
+        assert second.headers["retry-after"]
+        assert {e["extensions"]["code"] for e in second.json()["errors"]} == {"TOO_MANY_REQUESTS"}
+        assert await database.counts() == {"sessions": 3, "chats": 3}
+        # A query still spends one unit per request.
+        assert (await graphql(client, "{ chats { edges { cursor } } }", key)).json()["data"]

@@ -77,3 +77,24 @@ async def test_not_ready_without_the_database(
     assert not_ready.json() == {"status": "error", "message": "Service temporarily unavailable"}
     assert not_ready.headers["retry-after"].isdigit()
     assert alive.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        pytest.param("GET", "/docs", {}, id="docs-page"),
+        pytest.param("GET", "/openapi.json", {}, id="openapi"),
+        pytest.param("GET", "/graphql", {"accept": "text/html"}, id="graphiql-page"),
+        pytest.param("GET", "/graphiql/page.js", {}, id="graphiql-asset"),
+        pytest.param("POST", "/api/chats", {}, id="rest-error"),
+        pytest.param("GET", "/healthz", {}, id="health"),
+        pytest.param("GET", "/nowhere", {}, id="not-found"),
+    ],
+)
+async def test_every_answer_refuses_sniffing_and_framing(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
+) -> None:
+    response = await client.request(method, path, headers=headers)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policies = response.headers.get_list("content-security-policy")
+    assert "frame-ancestors 'none'" in policies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from typing import Any
 
@@ -105,12 +106,29 @@ async def test_list_another_account(
 PAGE_SIZE = "{} must be an integer between 1 and 100"
 
 
+def cursor_of(moment: str) -> str:
+    """A cursor as the service encodes one, for any time."""
+    raw = f"{moment}|00000000-0000-7000-8000-000000000000".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
         pytest.param({"limit": 0}, PAGE_SIZE, id="limit-zero"),
         pytest.param({"limit": 101}, PAGE_SIZE, id="limit-101"),
         pytest.param({"cursor": "nonsense!"}, "cursor is not valid", id="bad-cursor"),
+        # Valid ISO 8601 that no engine can hold once in UTC: year 1 at +14:00, year 9999 at -14:00.
+        pytest.param(
+            {"cursor": cursor_of("0001-01-01T00:00:00+14:00")},
+            "cursor is not valid",
+            id="cursor-before-year-1-in-utc",
+        ),
+        pytest.param(
+            {"cursor": cursor_of("9999-12-31T23:59:59-14:00")},
+            "cursor is not valid",
+            id="cursor-after-year-9999-in-utc",
+        ),
         pytest.param({"accountId": "x"}, "accountId must be a valid UUID", id="account-id"),
         pytest.param({"artistId": "x"}, "artistId must be a valid UUID", id="artist-id"),
     ],

@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database
 from tests.support.world import World
 
@@ -67,3 +68,16 @@ async def test_unknown_paths_share_one_label(client: httpx.AsyncClient) -> None:
     text = (await client.get("/metrics")).text
     assert 'route="other",status="404"' in text
     assert "/no/such/path" not in text
+
+
+async def test_metrics_behind_a_token(app_for: AppFactory) -> None:
+    async with app_for(metrics_token="scrape-secret") as app, http_client(app) as client:
+        await client.post("/api/chats")  # something to count
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"x-api-key": "scrape-secret"}):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert refused.json() == {"status": "error", "message": "Unauthorized"}
+            assert "chats_api" not in refused.text
+        allowed = await client.get("/metrics", headers={"authorization": "Bearer scrape-secret"})
+        assert allowed.status_code == 200
+        assert "chats_api_requests_total" in allowed.text

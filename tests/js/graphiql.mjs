@@ -71,6 +71,13 @@ try {
     shown = await waitForResult('From REST', 1_500).catch(() => null);
   }
   result.event = shown;
+  // Whatever GraphiQL keeps in the browser's storage, the key is not in it.
+  result.keyStoredIn = await page.evaluate(
+    (secret) => [localStorage, sessionStorage].flatMap(
+      (storage) => Object.keys(storage).filter((name) => storage.getItem(name).includes(secret)),
+    ),
+    key,
+  );
   await page.screenshot({ path: `${artifacts}/graphiql-subscription.png` });
 } catch (error) {
   // What the page showed when it went wrong, for the post-mortem.

@@ -135,3 +135,59 @@ def test_bad_database_url_is_one_line() -> None:
         "chats-api: DATABASE_URL must start with sqlite:/// or postgresql://"
         " (got a value starting with 'mysql')"
     ]
+
+
+async def test_revoke_reads_the_key_from_stdin(database: Database) -> None:
+    """The key never in argv (shell history, `ps`)."""
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    key = ok(database, "keys", "create", "--account", person).strip()
+    for args in (["keys", "revoke"], ["keys", "revoke", "-"]):
+        result = run_cli(args, database.url, input=key + "\n")
+        assert result.returncode == 0, result.stderr
+    assert (await database.fetch("SELECT revoked_at FROM api_keys"))[0]["revoked_at"] is not None
+    result = run_cli(["keys", "revoke"], database.url, input="chats_nope\n")
+    assert (result.returncode, result.stderr) == (1, "chats-api: no such key\n")
+
+
+def test_a_key_cannot_be_created_already_expired(database: Database) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    result = run_cli(
+        ["keys", "create", "--account", person, "--expires-at", "2020-01-01T00:00:00Z"],
+        database.url,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "must be in the future" in line
+
+
+async def test_identities(database: Database) -> None:
+    ada = ok(database, "accounts", "create", "--name", "Ada").strip()
+    bob = ok(database, "accounts", "create", "--name", "Bob").strip()
+    issuer = "https://idp.example/"
+    link = ["identities", "link", "--issuer", issuer]
+    assert ok(database, *link, "--subject", "ada-sub", "--account", ada) == ""
+    assert ok(database, *link, "--subject", "ada-sub", "--account", ada) == ""  # idempotent
+    assert ok(database, *link, "--subject", "bob-sub", "--account", bob) == ""
+    assert ok(database, "identities", "list") == (
+        f"{issuer}\tada-sub\t{ada}\n{issuer}\tbob-sub\t{bob}\n"
+    )
+    assert ok(database, "identities", "list", "--account", bob) == f"{issuer}\tbob-sub\t{bob}\n"
+    assert fails(database, *link, "--subject", "ada-sub", "--account", bob) == (
+        f"chats-api: the identity is linked to account {ada}; unlink it first"
+    )
+    unlink = ["identities", "unlink", "--issuer", issuer]
+    assert ok(database, *unlink, "--subject", "ada-sub") == ""
+    assert fails(database, *unlink, "--subject", "ada-sub") == "chats-api: no such identity"
+    assert ok(database, "identities", "list") == f"{issuer}\tbob-sub\t{bob}\n"
+    unknown = str(uuid.UUID(int=7))
+    assert fails(database, *link, "--subject", "x", "--account", unknown) == (
+        f"chats-api: account {unknown} does not exist"
+    )
+    assert fails(database, *link, "--subject", "", "--account", ada) == (
+        "chats-api: subject must be 1 to 255 characters"
+    )
+    assert fails(database, "identities", "list", "--account", "nope") == (
+        "chats-api: account must be a valid UUID"
+    )
+    rows = await database.fetch("SELECT issuer, subject FROM identities")
+    assert rows == [{"issuer": issuer, "subject": "bob-sub"}]

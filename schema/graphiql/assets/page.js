@@ -39,16 +39,48 @@ subscription ChatEvents {
     return fetcherFor(options && options.headers)(params, options);
   }
 
+  // GraphiQL keeps its tabs and history in the browser's storage, and its history holds each
+  // run's headers, the key among them, even with shouldPersistHeaders off. Whatever it stores
+  // goes through here, every "headers" value emptied first: the key stays in the page.
+  function withoutHeaders(value) {
+    if (Array.isArray(value)) return value.map(withoutHeaders);
+    if (value === null || typeof value !== "object") return value;
+    const copy = {};
+    for (const [name, item] of Object.entries(value)) {
+      copy[name] = name === "headers" ? "" : withoutHeaders(item);
+    }
+    return copy;
+  }
+  const storage = {
+    getItem: (name) => window.localStorage.getItem(name),
+    setItem: (name, value) => {
+      let kept = value;
+      try {
+        kept = JSON.stringify(withoutHeaders(JSON.parse(value)));
+      } catch (_) {
+        // not JSON: GraphiQL's plain values (the theme, pane sizes) hold no headers
+      }
+      window.localStorage.setItem(name, kept);
+    },
+    removeItem: (name) => window.localStorage.removeItem(name),
+    clear: () => window.localStorage.clear(),
+    get length() {
+      return window.localStorage.length;
+    },
+  };
+
   const explorer = GraphiQLPluginExplorer.explorerPlugin();
   const root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(
     React.createElement(GraphiQL, {
       fetcher,
+      storage,
       plugins: [explorer],
       defaultQuery: EXAMPLE_QUERY,
       defaultEditorToolsVisibility: true,
       isHeadersEditorEnabled: true,
-      shouldPersistHeaders: true,
+      // The key typed in the Headers pane stays in this page: never in the browser's storage.
+      shouldPersistHeaders: false,
       inputValueDeprecation: true,
     }),
   );

@@ -1,0 +1,156 @@
+"""What a hostile client tries against a running server, and what it gets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
+from chats_api.protocol import HEAD_SECONDS
+from tests.support.databases import Database
+from tests.support.servers import provision, serving
+from tests.support.ws import PROTOCOL, graphql_socket
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_websocket_message_over_the_document_limit_closes_the_socket(
+    database: Database,
+) -> None:
+    """The 64 KiB that bound a document over HTTP bound a WebSocket message: 1009, unread."""
+    _, key = provision(database)
+    with serving(database) as base:
+        url = base.replace("http://", "ws://") + "/graphql"
+        async with connect(url, subprotocols=[PROTOCOL], max_size=None) as connection:  # type: ignore[list-item]
+            await connection.send(
+                json.dumps({"type": "connection_init", "payload": {"x-api-key": key}})
+            )
+            assert json.loads(await connection.recv())["type"] == "connection_ack"
+            # Just within the limit: answered, to the end.
+            query = "{ __typename }" + " " * (MAX_GRAPHQL_BODY_BYTES - 200)
+            await connection.send(
+                json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})
+            )
+            answered = [json.loads(await connection.recv()) for _ in range(2)]
+            assert [(m["id"], m["type"]) for m in answered] == [("1", "next"), ("1", "complete")]
+            huge = "{ __typename }" + " " * (8 * 1024 * 1024)
+            await connection.send(
+                json.dumps({"id": "2", "type": "subscribe", "payload": {"query": huge}})
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                await connection.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
+
+
+async def _open(base: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = base.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def _closed_after(reader: asyncio.StreamReader, started: float) -> float:
+    """Seconds from `started` until the server closed the connection (read everything first)."""
+    while await reader.read(65536):
+        pass
+    return time.monotonic() - started
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_head_not_complete_within_10_s_is_closed(database: Database) -> None:
+    """Slowloris: a request line and a Host header, then nothing; or one header line every 3 s.
+    Both connections are closed once the head has taken HEAD_SECONDS."""
+    with serving(database) as base:
+        started = time.monotonic()
+        idle_reader, idle = await _open(base)
+        idle.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        drip_reader, drip = await _open(base)
+
+        async def dripping() -> None:
+            drip.write(b"GET /healthz HTTP/1.1\r\n")
+            with contextlib.suppress(ConnectionError):
+                for n in range(10):
+                    await asyncio.sleep(3)
+                    drip.write(b"x-drip-%d: 1\r\n" % n)
+                    await drip.drain()
+
+        dripper = asyncio.create_task(dripping())
+        idle_for = await _closed_after(idle_reader, started)
+        drip_for = await _closed_after(drip_reader, started)
+        dripper.cancel()
+        for writer in (idle, drip):
+            writer.close()
+        assert HEAD_SECONDS <= idle_for < HEAD_SECONDS + 1.5
+        assert HEAD_SECONDS <= drip_for < HEAD_SECONDS + 1.5
+        # Meanwhile and afterwards, honest requests are served, two on one kept-alive connection.
+        reader, writer = await _open(base)
+        for _ in range(2):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            while (await reader.readline()) != b"\r\n":
+                pass
+            await reader.readexactly(len(b'{"status":"success"}'))
+        writer.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("header_bytes", "status"),
+    [
+        pytest.param(15 * 1024, 200, id="15-kib"),
+        pytest.param(17 * 1024, 431, id="17-kib"),
+        pytest.param(16 * 1024 * 1024, 431, id="16-mib"),
+    ],
+)
+async def test_a_head_over_16_kib_is_refused_with_431(
+    database: Database, header_bytes: int, status: int
+) -> None:
+    with serving(database) as base:
+        reader, writer = await _open(base)
+        head = (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-padding: " + b"a" * header_bytes + b"\r\n\r\n"
+        )
+        writer.write(head)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        status_line = await reader.readline()
+        answer = await reader.read()
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 %d" % status)
+    if status == 431:
+        body = answer.split(b"\r\n\r\n", 1)[1]
+        assert json.loads(body) == {"status": "error", "message": "Request header fields too large"}
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_each_operation_over_a_websocket_spends_the_rate_limit(database: Database) -> None:
+    """RATE_LIMIT=6/minute: the connection spends one, then each operation its own, queries
+    included, and a mutation document one per root field."""
+    _, key = provision(database)
+    with serving(database, env={"RATE_LIMIT": "6/minute"}) as base:
+        async with graphql_socket(base) as socket:
+            assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
+            answers = []
+            for query in ["{ __typename }"] * 3 + [
+                "mutation { a: createChat(input: {}) { chat { id } }"
+                " b: createChat(input: {}) { chat { id } } }",
+                "{ __typename }",
+            ]:
+                operation_id = await socket.subscribe(query)
+                message = await socket.receive()
+                assert message["id"] == operation_id
+                answers.append(message["type"])
+                if message["type"] == "next":
+                    assert (await socket.receive())["type"] == "complete"
+                else:
+                    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
+    # 1 (connection) + 3 queries = 4; the two-field mutation fits (6); the last query does not.
+    assert answers == ["next", "next", "next", "next", "error"]
+    assert await database.count("chats") == 2

@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         shared,
         compiled=settings.graphql_compiled,
         allowed_origins=settings.cors_allow_origins,
+        max_sockets_per_caller=settings.max_sockets_per_caller,
     )
     cors: dict[str, Any] = {
         "allow_origins": list(settings.cors_allow_origins),

@@ -83,6 +83,8 @@ class Settings:
     oidc_leeway: float = 30.0
     # A verified identity seen for the first time gets a new `user` account.
     oidc_provision: bool = True
+    # Open WebSockets per key (or per account, for tokens) in each worker process.
+    max_sockets_per_caller: int = 20
     # A Bearer token the Prometheus scraper must send for /metrics; empty: /metrics is open.
     metrics_token: str = ""
 
@@ -111,4 +113,5 @@ class Settings:
             oidc_leeway=_float("OIDC_LEEWAY", 30.0),
             oidc_provision=_bool("OIDC_PROVISION", True),
             metrics_token=os.environ.get("METRICS_TOKEN", ""),
+            max_sockets_per_caller=_int("MAX_SOCKETS_PER_CALLER", 20),
         )

@@ -69,7 +69,6 @@ from graphql.pyutils import Path, Undefined, inspect, is_iterable
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.scalars import is_scalar
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
-from strawberry.schema.schema import validate_document
 from strawberry.types.base import (
     StrawberryList,
     StrawberryMaybe,
@@ -83,7 +82,7 @@ from strawberry.types.unset import UNSET
 
 from schema.cost import operation_cost
 from schema.errors import operation_label
-from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema
+from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema, validated
 
 PLANS = 1000  # documents a worker keeps compiled (or knows it cannot compile)
 TYPENAME = TypeNameMetaFieldDef.type
@@ -686,6 +685,10 @@ class CompiledDocuments:
             plan = self._plans[key] = self._admit(query, operation_name)
         return plan
 
+    def known(self, query: str, operation_name: str | None) -> bool:
+        """Whether this document was seen: planned, or found not to compile."""
+        return (query, operation_name) in self._plans
+
     def plan_by_hash(self, digest: str, operation_name: str | None) -> Plan | Missing | None:
         """The plan of a persisted query, by its hash alone; MISSING when not known yet."""
         return self._by_hash.get((digest, operation_name), MISSING)
@@ -701,7 +704,7 @@ class CompiledDocuments:
             document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError:
             return None
-        if validate_document(self.schema._schema, document, self._rules):
+        if validated(self.schema._schema, query, document, self._rules):
             return None
         operation = _select_operation(document.definitions, operation_name)
         if operation is None:

@@ -29,6 +29,7 @@ class Context:
     # going away stops it.
     _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _outcome: Caller | ServiceError | None = field(default=None, init=False)
+    _identified: bool | None = field(default=None, init=False)
 
     async def caller(self) -> Caller:
         async with self._authenticating:
@@ -50,18 +51,21 @@ class Context:
         await self.authenticator.spend(await self.caller(), cost)
 
     async def identified(self) -> bool:
-        """Whether the request's credentials are valid, without spending the rate limit (for a
-        document that needed no caller)."""
+        """Whether the request's credentials are valid, without spending the rate limit: asked
+        before a document is parsed (a caller nobody knows gets a small token budget), and for a
+        document that needed no caller. Checked once per request."""
         if self._outcome is not None:
             return isinstance(self._outcome, Caller)
-        api_keys, authorizations = self._credentials()
-        try:
-            await self.authenticator.authenticate(
-                api_keys=api_keys, authorizations=authorizations, cost=0
-            )
-        except ServiceError:
-            return False
-        return True
+        if self._identified is None:
+            api_keys, authorizations = self._credentials()
+            try:
+                await self.authenticator.authenticate(
+                    api_keys=api_keys, authorizations=authorizations, cost=0
+                )
+                self._identified = True
+            except ServiceError:
+                self._identified = False
+        return self._identified
 
     async def recheck(self) -> Caller:
         """The same credentials checked again, without spending the rate limit: an open

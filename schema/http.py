@@ -35,7 +35,7 @@ from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.persisted import PersistedQueries
 from schema.schema import build_schema
-from schema.sockets import CheckedConnection
+from schema.sockets import CheckedConnection, OpenSockets
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
 # The playground loads everything from the service itself, and nothing else may run on it.
@@ -47,6 +47,7 @@ GRAPHIQL_CSP = (
 )
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
+MAX_SOCKETS_PER_CALLER = 20
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -86,10 +87,15 @@ class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CheckedConnection
 
     def __init__(
-        self, *args: Any, persisted_queries: PersistedQueries | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        persisted_queries: PersistedQueries | None = None,
+        max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.persisted_queries = persisted_queries or PersistedQueries()
+        self.sockets = OpenSockets(max_sockets_per_caller)
 
     async def execute_single(
         self,
@@ -255,10 +261,15 @@ class GraphQLEndpoint:
         ):
             return False
         persisted = extensions.get("persistedQuery") if extensions else None
+        context = Context(
+            request=request, response=None, authenticator=request.app.state.authenticator
+        )
         plan: Plan | Missing | None
         if persisted is None:
             if type(query) is not str:
                 return False
+            if not self.documents.known(query, operation_name) and not await context.identified():
+                return False  # a new document from a caller nobody knows: parsed on a budget
             plan = self.documents.plan(query, operation_name)
         else:
             # Only a hash: its plan, straight. A document with its hash is being registered:
@@ -278,12 +289,7 @@ class GraphQLEndpoint:
         if coerced is None:
             return False
         operation.set(plan.label)
-        context = Context(
-            request=request,
-            response=None,
-            authenticator=request.app.state.authenticator,
-            cost=plan.cost,
-        )
+        context.cost = plan.cost
         result, errors = await plan.execute(context, coerced, extensions)
         response: dict[str, object] = {"data": result}
         headers = []
@@ -338,6 +344,7 @@ def graphql_app(
     *,
     compiled: bool = True,
     allowed_origins: Sequence[str] = ("*",),
+    max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
 ) -> GraphQLEndpoint:
     """`allowed_origins`: pages on these origins may open a WebSocket, as CORS lets them call
     over HTTP (CORS_ALLOW_ORIGINS); a frontend on its own domain gets its live updates."""
@@ -346,6 +353,7 @@ def graphql_app(
         schema,
         allowed_origins=allowed_origins,
         persisted_queries=PersistedQueries(shared),
+        max_sockets_per_caller=max_sockets_per_caller,
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import strawberry
 from cachetools import LRUCache
-from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
 from strawberry.extensions import (
     AddValidationRules,
-    MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
     max_aliases,
@@ -53,6 +58,11 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 MAX_DEPTH = 10
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
+# For a caller with no valid key or token: GraphiQL's introspection query (about 190 tokens, so
+# the playground loads its schema before its user has typed a key) and nothing much larger. A
+# document's validation grows with the square of its fields; a caller nobody knows does not get
+# to make the service pay for it.
+ANONYMOUS_MAX_TOKENS = 300
 CACHE_SIZE = 256
 
 
@@ -86,13 +96,9 @@ class TextValidationCache(SchemaExtension):
         document = context.graphql_document
         if context.query is not None and document is not None:
             rules = tuple(context.validation_rules)
-            key = (context.schema._schema, context.query, rules)
-            errors = VALIDATION_CACHE.get(key)
-            if errors is None:
-                errors = VALIDATION_CACHE[key] = validate_document(
-                    context.schema._schema, document, rules
-                )
-            context.pre_execution_errors = errors
+            context.pre_execution_errors = validated(
+                context.schema._schema, context.query, document, rules
+            )
         yield
 
 
@@ -129,6 +135,33 @@ class OperationCost(SchemaExtension):
             operation = find_operation(document, execution.operation_name)
             context.cost = operation_cost(document, operation)
         yield
+
+
+class CallerTokenLimit(SchemaExtension):
+    """Strawberry's MaxTokensLimiter, with the budget of the caller: MAX_TOKENS for valid
+    credentials, ANONYMOUS_MAX_TOKENS otherwise (checked before the document is parsed)."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        identified = not isinstance(context, Context) or await context.identified()
+        limit = MAX_TOKENS if identified else ANONYMOUS_MAX_TOKENS
+        self.execution_context.parse_options["max_tokens"] = limit
+        yield
+
+
+def validated(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+) -> list[GraphQLError]:
+    """A document's validation errors, computed once per text (VALIDATION_CACHE), whichever path
+    asks first: a compiled plan's admission or Strawberry's validation."""
+    key = (schema, query, rules)
+    errors = VALIDATION_CACHE.get(key)
+    if errors is None:
+        errors = VALIDATION_CACHE[key] = validate_document(schema, document, rules)
+    return errors
 
 
 def _optional_uuid(value: object, field: str) -> uuid.UUID | None:
@@ -257,7 +290,7 @@ def build_schema() -> Schema:
     extensions: list[Any] = [
         ErrorCodes,
         lambda: AddValidationRules(LIMIT_RULES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        CallerTokenLimit,
         lambda: SafeParserCache(maxsize=CACHE_SIZE),
         TextValidationCache,
         OperationNameRequired,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -27,6 +28,27 @@ from schema.errors import from_service_error
 # revoked key is refused over HTTP within 1 s.
 RECHECK_SECONDS = 0.5
 FORBIDDEN = 4403  # graphql-ws reconnects after it, asking the page for fresh credentials
+TOO_MANY = 4429  # graphql-ws does not retry after it
+
+
+class OpenSockets:
+    """Open sockets per caller (its key, or its account for a token), at most `limit` each in
+    this process: a key cannot hold the service's memory and file descriptors by the thousand."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+
+    def open(self, holder: str) -> bool:
+        if self._open[holder] >= self.limit:
+            return False
+        self._open[holder] += 1
+        return True
+
+    def close(self, holder: str) -> None:
+        self._open[holder] -= 1
+        if self._open[holder] <= 0:
+            del self._open[holder]
 
 
 class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
@@ -36,11 +58,18 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
     database outage closes nothing: the stream itself ends with SERVICE_UNAVAILABLE if it must."""
 
     _watchdog: asyncio.Task[None] | None = None
+    _holder: str | None = None  # whose open sockets this one counts among
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._watchdog is None:
-            self._watchdog = asyncio.create_task(self._watch())
+        if not self.connection_acknowledged or self._watchdog is not None:
+            return
+        holder = (await self.context.caller()).rate_key
+        if not self.view.sockets.open(holder):  # type: ignore[attr-defined]
+            await self.websocket.close(code=TOO_MANY, reason="Too many open sockets")
+            return
+        self._holder = holder
+        self._watchdog = asyncio.create_task(self._watch())
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Each operation over the socket spends its own units of the caller's rate limit (the
@@ -61,6 +90,9 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
+        if self._holder is not None:
+            self.view.sockets.close(self._holder)  # type: ignore[attr-defined]
+            self._holder = None
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):

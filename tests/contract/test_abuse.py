@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from graphql import get_introspection_query
+from strawberry.schema.schema import validate_document as strawberry_validate
 
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
@@ -51,9 +54,10 @@ async def test_fifteen_aliases_are_fine(client: httpx.AsyncClient) -> None:
     assert response.json()["data"] == {f"a{n}": "Query" for n in range(15)}
 
 
-async def test_too_many_tokens(client: httpx.AsyncClient) -> None:
+async def test_too_many_tokens(client: httpx.AsyncClient, world: World) -> None:
+    """The budget of a caller with a valid key (a caller nobody knows has a smaller one)."""
     query = "{ " + "__typename " * 2100 + "}"
-    rejected(await graphql(client, query), "more than 2000 tokens")
+    rejected(await graphql(client, query, world.keys["alice"]), "more than 2000 tokens")
 
 
 async def test_batched_operations_are_refused(
@@ -208,3 +212,60 @@ async def test_the_rate_limit_counts_each_root_mutation_field(
         assert await database.counts() == {"sessions": 3, "chats": 3}
         # A query still spends one unit per request.
         assert (await graphql(client, "{ chats { edges { cursor } } }", key)).json()["data"]
+
+
+def _heavy(fields: int) -> str:
+    """The review's document: one field repeated, and a comment of its own so no cache helps."""
+    return f"# {uuid.uuid4()}\n{{ chats {{ edges {{ node {{ {' id' * fields} }} }} }} }}"
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "standard"])
+async def test_a_caller_nobody_knows_gets_a_small_token_budget(
+    app_for: AppFactory, compiled: bool
+) -> None:
+    async with app_for(graphql_compiled=compiled) as app, http_client(app) as client:
+        world = await build_world()
+        for key in (None, "chats_not-a-key"):
+            refused = await graphql(client, _heavy(400), key)
+            rejected(refused, "Document contains more than 300 tokens")
+        # With a valid key a document of that size is parsed and validated as before.
+        answered = (await graphql(client, _heavy(400), world.keys["alice"])).json()
+        assert answered.get("data") == {"chats": {"edges": []}}, answered
+        # GraphiQL loads the schema before its user has typed a key.
+        introspection = get_introspection_query(
+            descriptions=True,
+            specified_by_url=True,
+            directive_is_repeatable=True,
+            schema_description=True,
+            input_value_deprecation=True,
+        )
+        schema = (await graphql(client, introspection)).json()
+        assert schema["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("{ chats { edges { cursor } } }", id="compiles"),
+        pytest.param("{ nope }", id="invalid"),
+        pytest.param("{ __schema { queryType { name } } }", id="does-not-compile"),
+    ],
+)
+async def test_a_new_document_is_validated_once(
+    client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch, query: str
+) -> None:
+    """Once, whichever path sees it first: a compiled plan's admission or Strawberry's."""
+    calls = []
+    validate = strawberry_validate
+
+    def counting(*args: Any) -> Any:
+        calls.append(args)
+        return validate(*args)
+
+    # Wherever a path may call it from (the compiler imported it once too).
+    monkeypatch.setattr("schema.schema.validate_document", counting)
+    monkeypatch.setattr("schema.compiled.validate_document", counting, raising=False)
+    fresh = f"# {uuid.uuid4()}\n{query}"
+    for _ in range(3):
+        assert (await graphql(client, fresh, world.keys["alice"])).status_code == 200
+    assert len(calls) == 1

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -154,3 +156,65 @@ async def test_each_operation_over_a_websocket_spends_the_rate_limit(database: D
     # 1 (connection) + 3 queries = 4; the two-field mutation fits (6); the last query does not.
     assert answers == ["next", "next", "next", "next", "error"]
     assert await database.count("chats") == 2
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_heavy_documents_from_callers_nobody_knows_cost_the_service_nothing(
+    database: Database,
+) -> None:
+    """The review's attack: documents of 1,985 fields, each with a comment of its own so that no
+    cache helps, sent with no key by four clients at once. The service refuses them before
+    validating anything, and `/healthz` answers within 50 ms all along."""
+
+    def heavy() -> dict[str, str]:
+        fields = " id" * 1985
+        return {"query": f"# {uuid.uuid4()}\n{{ chats {{ edges {{ node {{{fields} }} }} }} }}"}
+
+    with serving(database) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            stop = asyncio.Event()
+            refused = 0
+
+            async def attack() -> None:
+                nonlocal refused
+                while not stop.is_set():
+                    body = (await client.post("/graphql", json=heavy())).json()
+                    assert "more than 300 tokens" in body["errors"][0]["message"]
+                    refused += 1
+
+            attackers = [asyncio.create_task(attack()) for _ in range(4)]
+            await asyncio.sleep(0.5)
+            waits = []
+            for _ in range(100):
+                started = time.monotonic()
+                assert (await client.get("/healthz")).status_code == 200
+                waits.append(time.monotonic() - started)
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.gather(*attackers)
+    print(f"\nheavy anonymous documents refused: {refused}; /healthz slowest {max(waits):.3f} s")
+    assert refused > 100
+    assert max(waits) < 0.05
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_open_sockets_per_key_are_capped(database: Database) -> None:
+    _, key = provision(database)
+    _, other = provision(database)
+    with serving(database, env={"MAX_SOCKETS_PER_CALLER": "2"}) as base:
+        async with graphql_socket(base) as first, graphql_socket(base) as second:
+            for socket in (first, second):
+                assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
+            async with graphql_socket(base) as third:
+                await third.init({"x-api-key": key})
+                with pytest.raises(ConnectionClosed) as closed:
+                    await third.receive()
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.code == 4429
+            async with graphql_socket(base) as others:  # another key counts on its own
+                assert (await others.init({"x-api-key": other}))["type"] == "connection_ack"
+        # Closed, they count no more (once the server has seen them go).
+        await asyncio.sleep(0.5)
+        async with graphql_socket(base) as again:
+            assert (await again.init({"x-api-key": key}))["type"] == "connection_ack"

@@ -63,7 +63,9 @@ class Context:
                     api_keys=api_keys, authorizations=authorizations, cost=0
                 )
                 self._identified = True
-            except ServiceError:
+            except ServiceError as refusal:
+                # The request's answer, should a field ask for its caller: not checked twice.
+                self._outcome = refusal
                 self._identified = False
         return self._identified
 

@@ -190,6 +190,11 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        handed_over = getattr(request.state, "graphql_context", None)
+        if isinstance(handed_over, Context) and isinstance(response, Response):
+            # The lean path looked at this request first: what it learnt of the caller stays.
+            handed_over.response = response
+            return handed_over
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
@@ -264,6 +269,7 @@ class GraphQLEndpoint:
         context = Context(
             request=request, response=None, authenticator=request.app.state.authenticator
         )
+        request.state.graphql_context = context  # for the view, should it answer instead
         plan: Plan | Missing | None
         if persisted is None:
             if type(query) is not str:

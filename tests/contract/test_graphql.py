@@ -378,3 +378,33 @@ async def test_graphql_error_outcome_helper_rejects_non_200() -> None:
     response = httpx.Response(400, json={"errors": [{"message": "x"}]})
     with pytest.raises(AssertionError):
         outcome_of(response, "createChat")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"query": "{ __typename }", "operationName": "\\ud800"}', id="name"),
+        pytest.param(b'{"query": "query \\udfff { __typename }"}', id="document"),
+        pytest.param(
+            b'{"query": "mutation($t: String) { createChat(input: {topic: $t}) { chat { id } } }",'
+            b' "variables": {"t": "lone \\ud800"}}',
+            id="variable",
+        ),
+        pytest.param(
+            b'{"query": "{ __typename } # \\ud800", "extensions": {"persistedQuery":'
+            b' {"version": 1, "sha256Hash": "00"}}}',
+            id="persisted-query",
+        ),
+    ],
+)
+async def test_lone_surrogates_are_refused_where_json_is_read(
+    client: httpx.AsyncClient, database: Database, world: World, body: bytes
+) -> None:
+    """Grammatical JSON, but no text: a 400 at the reader, never a 500 further on."""
+    response = await client.post(
+        "/graphql",
+        content=body,
+        headers={"content-type": "application/json", "x-api-key": world.keys["alice"]},
+    )
+    assert response.status_code == 400
+    assert await database.counts() == {"sessions": 0, "chats": 0}

@@ -41,6 +41,12 @@ def envelope(response: httpx.Response) -> tuple[int, str]:
         pytest.param(b'{"topic": "\xff\xfe"}', "Invalid JSON body", id="invalid-utf8"),
         pytest.param(b"[" * 5000 + b"]" * 5000, "Invalid JSON body", id="deep-nesting"),
         pytest.param(b'{"a": 1} {"b": 2}', "Invalid JSON body", id="two-documents"),
+        # Lone surrogates: grammatical JSON, but no text; refused where JSON is read.
+        pytest.param(
+            b'{"topic": "lone \\ud800 surrogate"}', "Invalid JSON body", id="lone-surrogate"
+        ),
+        pytest.param(b'{"\\udfff": 1}', "Invalid JSON body", id="lone-surrogate-key"),
+        pytest.param(b'{"chatId": "\\ud800"}', "Invalid JSON body", id="lone-surrogate-uuid"),
         pytest.param(b"[]", "Request body must be a JSON object", id="array"),
         pytest.param(b'"topic"', "Request body must be a JSON object", id="string"),
         pytest.param(b"null", "Request body must be a JSON object", id="null"),

@@ -5,7 +5,9 @@ them: no 5xx, every answer as documented."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,3 +132,73 @@ def test_raw_variables_never_break_the_graphql_edge(live: Live, variables: objec
     assert response.status_code == 200, response.text
     codes = {e["extensions"]["code"] for e in response.json().get("errors") or []}
     assert codes <= {"BAD_USER_INPUT"}, response.text
+
+
+# The strings a request carries, as a hostile client crafts them: any code point, lone surrogates
+# and controls included, and times or cursors at the edges of what an engine can hold.
+CRAFTED = st.one_of(
+    st.text(st.characters(exclude_categories=[]), max_size=40),
+    st.sampled_from(["\ud800", "\udfff x", "a\u202eb", "\x00", "0" * 40]),
+    st.builds(
+        lambda moment: base64.urlsafe_b64encode(
+            f"{moment}|00000000-0000-7000-8000-000000000000".encode()
+        ).decode(),
+        st.sampled_from(
+            ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"]
+        ),
+    ),
+)
+
+
+def _json(value: Any) -> bytes:
+    """ASCII-escaped, so that lone surrogates travel as `\\ud800` escapes, as an attacker sends
+    them."""
+    return json.dumps(value).encode()
+
+
+@given(name=CRAFTED, topic=CRAFTED, ident=CRAFTED, cursor=CRAFTED)
+@settings(FUZZ, max_examples=120)  # four requests each
+def test_crafted_strings_never_answer_5xx(
+    live: Live, name: str, topic: str, ident: str, cursor: str
+) -> None:
+    """Operation names, variables, cursors, topics and ids, on both edges."""
+    headers = {"x-api-key": live.key, "content-type": "application/json"}
+    create = (
+        "mutation Create($input: CreateChatInput) { createChat(input: $input) { chat { id } } }"
+    )
+    page = (
+        "query Page($after: String, $id: UUID) {"
+        " chats(after: $after, accountId: $id) { edges { cursor } } }"
+    )
+    query_string = urllib.parse.urlencode(
+        {"cursor": cursor, "accountId": ident}, encoding="utf-8", errors="surrogatepass"
+    )
+    answers = [
+        httpx.post(
+            f"{live.base}/graphql",
+            content=_json(
+                {
+                    "query": create,
+                    "operationName": name,
+                    "variables": {"input": {"topic": topic, "chatId": ident}},
+                }
+            ),
+            headers=headers,
+        ),
+        httpx.post(
+            f"{live.base}/graphql",
+            content=_json({"query": page, "variables": {"after": cursor, "id": ident}}),
+            headers=headers,
+        ),
+        httpx.post(
+            f"{live.base}/api/chats",
+            content=_json({"topic": topic, "accountId": ident}),
+            headers=headers,
+        ),
+        httpx.get(f"{live.base}/api/chats?{query_string}", headers=headers),
+    ]
+    for response in answers:
+        assert response.status_code < 500, response.text
+        if response.status_code == 200 and "errors" in response.text:
+            codes = {e["extensions"]["code"] for e in response.json()["errors"]}
+            assert "INTERNAL_SERVER_ERROR" not in codes, response.text

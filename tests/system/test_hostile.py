@@ -220,3 +220,21 @@ async def test_open_sockets_per_key_are_capped(database: Database) -> None:
         await asyncio.sleep(0.5)
         async with graphql_socket(base) as again:
             assert (await again.init({"x-api-key": key}))["type"] == "connection_ack"
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_lone_surrogate_over_the_websocket_closes_it_as_invalid_json(
+    database: Database,
+) -> None:
+    _, key = provision(database)
+    with serving(database) as base:
+        async with graphql_socket(base) as socket:
+            assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
+            await socket.connection.send(
+                '{"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }",'
+                ' "operationName": "\\ud800"}}'
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                await socket.receive()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400

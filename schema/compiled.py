@@ -7,7 +7,7 @@ response is a plain dict in selection order). The root fields call the resolvers
 with the info object Strawberry would give them, so that arguments become the same input objects.
 
 Exact semantics: each step mirrors graphql-core's `Executor` (execute_field, handle_field_error,
-complete_value; `tests/unit/test_compiled.py` proves it against Strawberry's standard execution,
+complete_value; `tests/contract/test_compiled.py` proves it against Strawberry's standard execution,
 document by document). Whatever a plan would not reproduce exactly is not compiled: it goes through
 Strawberry as before. That is decided before anything runs:
 

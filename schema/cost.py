@@ -33,13 +33,14 @@ def operation_cost(document: DocumentNode, operation: OperationDefinitionNode | 
     return max(1, _root_fields(operation.selection_set, fragments, set()))
 
 
-def cost_of_text(query: str, operation_name: str | None) -> int:
-    """The same for a document's text (the WebSocket's operations), parsed once per text."""
+def cost_of_text(query: str, operation_name: str | None, max_tokens: int) -> int:
+    """The same for a document's text (the WebSocket's operations), parsed once per text, within
+    the token budget the operation itself will be parsed with."""
     key = (query, operation_name)
     cost = _COSTS.get(key)
     if cost is None:
         try:
-            document = parse(query, max_tokens=10_000)
+            document = parse(query, max_tokens=max_tokens)
             cost = operation_cost(document, find_operation(document, operation_name))
         except GraphQLError:
             cost = 1  # it will not run: the operation itself answers the syntax error

@@ -22,6 +22,7 @@ from resolvers.errors import AccessDenied, RateLimited, ServiceError, Unauthenti
 from schema.context import Context
 from schema.cost import cost_of_text
 from schema.errors import from_service_error
+from schema.schema import MAX_TOKENS
 
 # Every this often the socket's credentials are checked again. Keys and identities are cached
 # for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a
@@ -78,7 +79,7 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
             payload = message.get("payload") or {}
             query, name = payload.get("query"), payload.get("operationName")
             if isinstance(query, str):
-                cost = cost_of_text(query, name if isinstance(name, str) else None)
+                cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
                 try:
                     await self.context.charge(cost)
                 except RateLimited as refusal:

@@ -29,16 +29,13 @@ class Context:
     # going away stops it.
     _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _outcome: Caller | ServiceError | None = field(default=None, init=False)
-    _identified: bool | None = field(default=None, init=False)
+    _identified: bool = field(default=False, init=False)
 
     async def caller(self) -> Caller:
         async with self._authenticating:
             if self._outcome is None:
-                api_keys, authorizations = self._credentials()
                 try:
-                    self._outcome = await self.authenticator.authenticate(
-                        api_keys=api_keys, authorizations=authorizations, cost=self.cost
-                    )
+                    self._outcome = await self._authenticate(self.cost)
                 except ServiceError as refusal:
                     self._outcome = refusal
         if isinstance(self._outcome, ServiceError):
@@ -56,35 +53,36 @@ class Context:
         document that needed no caller. Checked once per request."""
         if self._outcome is not None:
             return isinstance(self._outcome, Caller)
-        if self._identified is None:
-            api_keys, authorizations = self._credentials()
+        if not self._identified:
             try:
-                await self.authenticator.authenticate(
-                    api_keys=api_keys, authorizations=authorizations, cost=0
-                )
-                self._identified = True
+                await self._authenticate(0)
             except ServiceError as refusal:
                 # The request's answer, should a field ask for its caller: not checked twice.
                 self._outcome = refusal
-                self._identified = False
-        return self._identified
+                return False
+            self._identified = True  # the caller is authenticated (and charged) when asked for
+        return True
 
     async def recheck(self) -> Caller:
         """The same credentials checked again, without spending the rate limit: an open
         WebSocket's caller, while it lives. A refusal, or the credentials now acting as another
         account (an identity unlinked, then provisioned anew), replaces the outcome, so that
         nothing more runs as the old caller."""
-        api_keys, authorizations = self._credentials()
         try:
-            caller = await self.authenticator.authenticate(
-                api_keys=api_keys, authorizations=authorizations, cost=0
-            )
+            caller = await self._authenticate(0)
             if isinstance(self._outcome, Caller) and caller.account_id != self._outcome.account_id:
                 raise Unauthenticated()
         except (Unauthenticated, AccessDenied) as refusal:
             self._outcome = refusal
             raise
         return caller
+
+    async def _authenticate(self, cost: int) -> Caller:
+        """The request's credentials checked, `cost` units of the rate limit spent (0: none)."""
+        api_keys, authorizations = self._credentials()
+        return await self.authenticator.authenticate(
+            api_keys=api_keys, authorizations=authorizations, cost=cost
+        )
 
     def _credentials(self) -> tuple[list[str], list[str]]:
         if self.connection_params is None:

@@ -10,14 +10,13 @@ import uuid
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
 from chats_api.protocol import HEAD_SECONDS
 from tests.support.databases import Database
 from tests.support.servers import provision, serving
-from tests.support.ws import PROTOCOL, graphql_socket
+from tests.support.ws import graphql_socket
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -29,25 +28,19 @@ async def test_a_websocket_message_over_the_document_limit_closes_the_socket(
     """The 64 KiB that bound a document over HTTP bound a WebSocket message: 1009, unread."""
     _, key = provision(database)
     with serving(database) as base:
-        url = base.replace("http://", "ws://") + "/graphql"
-        async with connect(url, subprotocols=[PROTOCOL], max_size=None) as connection:  # type: ignore[list-item]
-            await connection.send(
-                json.dumps({"type": "connection_init", "payload": {"x-api-key": key}})
-            )
-            assert json.loads(await connection.recv())["type"] == "connection_ack"
+        async with graphql_socket(base) as socket:
+            assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
             # Just within the limit: answered, to the end.
             query = "{ __typename }" + " " * (MAX_GRAPHQL_BODY_BYTES - 200)
-            await connection.send(
-                json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})
-            )
-            answered = [json.loads(await connection.recv()) for _ in range(2)]
-            assert [(m["id"], m["type"]) for m in answered] == [("1", "next"), ("1", "complete")]
-            huge = "{ __typename }" + " " * (8 * 1024 * 1024)
-            await connection.send(
-                json.dumps({"id": "2", "type": "subscribe", "payload": {"query": huge}})
-            )
+            operation_id = await socket.subscribe(query)
+            answered = [await socket.receive() for _ in range(2)]
+            assert [(m["id"], m["type"]) for m in answered] == [
+                (operation_id, "next"),
+                (operation_id, "complete"),
+            ]
+            await socket.subscribe("{ __typename }" + " " * (8 * 1024 * 1024))
             with pytest.raises(ConnectionClosed) as closed:
-                await connection.recv()
+                await socket.receive()
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1009
 

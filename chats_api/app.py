@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             query_timeout=settings.db_query_timeout,
             statement_cache_size=settings.db_statement_cache_size,
             events_url=settings.events_database_url,
+            shared=shared,
         )
         logger.info("database ready (%s)", engine.engine_type)
         # Everything made at start-up lives as long as the process: keep it out of the garbage

@@ -26,6 +26,7 @@ from piccolo.table import Table, TableMeta
 from db.connections import DatabaseHealth, FairGate, PooledConnection, ServiceTransaction
 from db.errors import DatabaseUnavailable, translate
 from db.events import EventHub
+from db.shared import SharedState
 from db.tables import TABLES
 
 SQLITE_PREFIX = "sqlite:///"
@@ -92,7 +93,8 @@ class TidySQLiteEngine(SQLiteEngine):
         self._turn = asyncio.Lock()
         # No query deadline: SQLite's waits are bounded by its busy timeout.
         self.deadline: float | None = None
-        # SQLite serves one process: its events go from the commit straight to this hub.
+        # Without Redis, SQLite's events go from the commit straight to this hub: SQLite serves
+        # one process.
         self.hub = EventHub()
         self.health = DatabaseHealth()
 
@@ -387,8 +389,12 @@ async def open_engine(
     query_timeout: float,
     statement_cache_size: int = 100,
     events_url: str = "",
+    shared: SharedState | None = None,
 ) -> None:
-    """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode."""
+    """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode; and the way events
+    travel (Redis when replicas share one, else NOTIFY on PostgreSQL, else in the process)."""
+    if shared is not None:
+        engine.hub.use_redis(shared)
     if isinstance(engine, LazyPostgresEngine):
         engine.deadline = query_timeout
         engine.gate = FairGate(max_size)
@@ -401,9 +407,10 @@ async def open_engine(
             # in the background for a query cut short, which a partitioned server never answers.
             command_timeout=query_timeout + 1,
         )
-        engine.hub.use_postgres(
-            events_url or engine.config["dsn"], connect_timeout=engine.config["timeout"]
-        )
+        if shared is None:
+            engine.hub.use_postgres(
+                events_url or engine.config["dsn"], connect_timeout=engine.config["timeout"]
+            )
     elif isinstance(engine, SQLiteEngine):
         enable_wal(engine.path)
 

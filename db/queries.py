@@ -206,17 +206,17 @@ async def unlink_identity(issuer: str, subject: str) -> bool:
 
 @asynccontextmanager
 async def _writing() -> AsyncIterator[list[str]]:
-    """A write transaction that collects chat events and publishes them only if it commits."""
+    """A write transaction that collects chat events and sends them only if it commits: with
+    `pg_notify` before the commit when NOTIFY carries them, else to the hub after it."""
     engine = current_engine()
     events: list[str] = []
     async with write_transaction(engine):
         yield events
-        if isinstance(engine, PostgresEngine):
+        if engine.hub.notifies_in_transaction:
             for payload in events:
                 await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
-    if not isinstance(engine, PostgresEngine):
-        for payload in events:
-            engine.hub.deliver(payload)
+    if not engine.hub.notifies_in_transaction:
+        await engine.hub.publish(events)
 
 
 async def _select_chat(chat_id: UUID) -> ChatRow | None:
@@ -225,15 +225,18 @@ async def _select_chat(chat_id: UUID) -> ChatRow | None:
 
 
 # The chat's foreign key to its session is checked at the end of the statement, when the session
-# row written by the CTE exists. The event leaves with the commit, like every pg_notify.
-_CREATE_ON_POSTGRES = f"""
+# row written by the CTE exists.
+_CREATE_ON_POSTGRES = """
 WITH session AS (
     INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES ($1, $2, $3, $4)
 )
 INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
 VALUES ($5, $1, $2, $6, $4, $4)
-RETURNING pg_notify('{events_module.CHANNEL}', $7)
 """
+# With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
+_CREATE_AND_NOTIFY_ON_POSTGRES = (
+    _CREATE_ON_POSTGRES + f"RETURNING pg_notify('{events_module.CHANNEL}', $7)\n"
+)
 
 
 # Values go through the sqlite3 adapters Piccolo registers: stored as Piccolo stores them.
@@ -268,19 +271,20 @@ async def insert_session_and_chat(
         updated_at=now,
     )
     engine = current_engine()
+    event = events_module.encode("CREATED", row)
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         # The hot path: one statement, so one round trip and atomic by itself.
         async with PooledConnection(engine.pool, engine.gate) as connection:
+            if engine.hub.notifies_in_transaction:
+                await connection.execute(
+                    _CREATE_AND_NOTIFY_ON_POSTGRES,
+                    *(session_id, account_id, artist_id, now, chat_id, title, event),
+                )
+                return row
             await connection.execute(
-                _CREATE_ON_POSTGRES,
-                session_id,
-                account_id,
-                artist_id,
-                now,
-                chat_id,
-                title,
-                events_module.encode("CREATED", row),
+                _CREATE_ON_POSTGRES, session_id, account_id, artist_id, now, chat_id, title
             )
+        await engine.hub.publish([event])
         return row
     if isinstance(engine, TidySQLiteEngine):
         # The same two rows, in one trip to SQLite's thread.
@@ -290,7 +294,7 @@ async def insert_session_and_chat(
                 (_INSERT_CHAT_ON_SQLITE, (chat_id, session_id, account_id, title, now, now)),
             ]
         )
-        engine.hub.deliver(events_module.encode("CREATED", row))
+        await engine.hub.publish([event])
         return row
     async with _writing() as events:
         await Session.insert(
@@ -306,7 +310,7 @@ async def insert_session_and_chat(
                 updated_at=now,
             )
         )
-        events.append(events_module.encode("CREATED", row))
+        events.append(event)
     return row
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from db import queries
 from db.errors import DatabaseUnavailable, DuplicateKey
-from db.events import SubscriberTooSlow
+from db.events import EventsUnavailable, SubscriberTooSlow
 from resolvers.access import acting_account, can_act_for, check_artist
 from resolvers.clock import new_id, now
 from resolvers.errors import (
@@ -131,7 +131,7 @@ async def chat_events(caller: Caller, account_id: UUID | None) -> AsyncIterator[
         async for event_type, chat in queries.chat_events():
             if chat.account_id == owner:
                 yield ChatEvent(type=event_type, chat=chat)
-    except (DatabaseUnavailable, SubscriberTooSlow) as exc:
+    except (DatabaseUnavailable, EventsUnavailable, SubscriberTooSlow) as exc:
         raise ServiceUnavailable() from exc
 
 

@@ -26,11 +26,14 @@ from tests.support.databases import (
     unavailable,
 )
 from tests.support.issuer import SigningKey, StandInIssuer, new_key
-from tests.support.redis import TEST_REDIS_URL, flush, redis_unreachable
+from tests.support.redis import TEST_REDIS_URL, RedisServer, flush, redis_unreachable
 from tests.support.world import FAULTS, World, build_world
 
 ENGINES = ["sqlite", "postgres", "pgbouncer"]
 PROTOCOLS = ["rest", "graphql"]
+# How live events travel: through the database (PostgreSQL's NOTIFY; on SQLite, the process),
+# or through Redis (REDIS_URL set).
+EVENT_TRANSPORTS = ["database", "redis"]
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +80,27 @@ def redis_url() -> Iterator[str]:
     flush()
     yield TEST_REDIS_URL
     flush()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may stop and start again."""
+    if shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists():
+        unavailable("redis-server is not installed (Debian: apt-get install redis-server)")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=EVENT_TRANSPORTS)
+def events_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment of a server whose events travel the transport of the test's parameter;
+    Redis is the test's own, so that no other test's events share its channel."""
+    if request.param == "database":
+        return {}
+    server: RedisServer = request.getfixturevalue("own_redis")
+    return {"REDIS_URL": server.url}
 
 
 @pytest.fixture(params=ENGINES)

@@ -1,4 +1,5 @@
-"""Live chat events over graphql-transport-ws, across processes through PostgreSQL."""
+"""Live chat events over graphql-transport-ws, across processes, through the database (NOTIFY)
+and through Redis."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -36,11 +38,16 @@ def provision(database: Database) -> dict[str, str]:
 
 
 @pytest.fixture
-def two_servers(database: Database) -> Iterator[tuple[str, str]]:
-    """Two server processes on one database (on SQLite, one process is the whole deployment)."""
+def two_servers(database: Database, events_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """Two server processes on one database, events through the test's transport (on SQLite, one
+    process is the whole deployment)."""
     with ExitStack() as stack:
-        first = stack.enter_context(serving(database))
-        second = stack.enter_context(serving(database)) if database.engine == "postgres" else first
+        first = stack.enter_context(serving(database, env=events_env))
+        second = (
+            stack.enter_context(serving(database, env=events_env))
+            if database.engine == "postgres"
+            else first
+        )
         yield first, second
 
 
@@ -118,9 +125,11 @@ async def test_bearer_key_in_connection_params(database: Database) -> None:
             assert ack == {"type": "connection_ack"}
 
 
-async def test_subscribing_to_a_foreign_account_is_forbidden(database: Database) -> None:
+async def test_subscribing_to_a_foreign_account_is_forbidden(
+    database: Database, events_env: dict[str, str]
+) -> None:
     people = provision(database)
-    with serving(database) as base:
+    with serving(database, env=events_env) as base:
         async with graphql_socket(base) as socket:
             await subscribed(socket, people["dave-key"], account=people["alice"])
             message = await socket.receive()
@@ -196,3 +205,52 @@ async def test_losing_the_listen_connection_ends_the_stream_with_an_error(
             await socket.subscribe()
             event, created = await first_event(socket, client, key)
             assert event["chat"] in created
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_with_redis_the_writing_transactions_carry_no_notify(
+    database: Database, events_env: dict[str, str]
+) -> None:
+    """A listener on the database's channel hears every change without Redis, and nothing with
+    it, while the subscriber hears the same three events either way."""
+    people = provision(database)
+    key = people["alice-key"]
+    heard: list[str] = []
+    listener = await asyncpg.connect(database.url)
+    await listener.add_listener("chat_events", lambda *args: heard.append(args[-1]))
+    try:
+        with serving(database, env=events_env) as base:
+            async with (
+                graphql_socket(base) as socket,
+                httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as client,
+            ):
+                await subscribed(socket, key)
+                first, created = await first_event(socket, client, key)
+                for _ in created[created.index(first["chat"]) + 1 :]:
+                    await socket.next_event()  # the chats made while its first event came
+                made = await client.post(
+                    "/graphql", json={"query": "mutation { createChat { chat { id } } }"}
+                )
+                chat_id = made.json()["data"]["createChat"]["chat"]["id"]
+                await client.patch("/api/chats", json={"chatId": chat_id, "topic": "Renamed"})
+                await client.request("DELETE", "/api/chats", json={"chatId": chat_id})
+                events = [await socket.next_event() for _ in range(3)]
+                # The server's own LISTEN connection exists only without Redis.
+                [listening] = await database.fetch(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                    f" AND query LIKE 'LISTEN%' AND pid <> {listener.get_server_pid()}"
+                )
+        await asyncio.sleep(0.5)  # a notification would have arrived by now
+    finally:
+        await listener.close()
+    assert [(e["type"], e["chat"]["id"]) for e in events] == [
+        ("CREATED", chat_id),
+        ("UPDATED", chat_id),
+        ("DELETED", chat_id),
+    ]
+    if "REDIS_URL" in events_env:
+        assert heard == []
+        assert listening["n"] == 0
+    else:
+        assert len(heard) == len(created) + 3
+        assert listening["n"] == 1

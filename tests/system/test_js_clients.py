@@ -60,9 +60,11 @@ def test_apollo_client(node: str, database: Database) -> None:
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
-def test_apollo_subscriptions_over_graphql_ws(node: str, database: Database) -> None:
+def test_apollo_subscriptions_over_graphql_ws(
+    node: str, database: Database, events_env: dict[str, str]
+) -> None:
     _, key = provision(database)
-    with serving(database) as base:
+    with serving(database, env=events_env) as base:
         seen = run_node(node, "subscriptions.mjs", f"{base}/graphql", key)
     assert isinstance(seen, dict)
     # Subscribed with GraphQLWsLink, then created, renamed and deleted with Apollo mutations.

@@ -1,0 +1,161 @@
+"""Live events through Redis while Redis restarts and while it answers 300 ms late: two replicas,
+four clients creating chats on one, a subscriber on each.
+
+What the service promises (docs/operations.md, "Live events"): every create answers within its
+deadline, whatever Redis does; a subscriber that may have missed an event has its stream end with
+SERVICE_UNAVAILABLE, and subscribing again works once Redis answers; a stream that did not end
+missed nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import Database
+from tests.support.load import Load
+from tests.support.proxy import TcpProxy
+from tests.support.redis import RedisServer
+from tests.support.servers import provision, serving
+from tests.support.ws import GraphQLSocket, graphql_socket
+
+# Timing matters here (Redis's deadline against its delay): the serial phase.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.serial]
+
+
+@dataclass
+class Stream:
+    """One subscription, from when it was sent to how it ended."""
+
+    started: float
+    heard: list[str] = field(default_factory=list)
+    ended: float | None = None
+    code: str | None = None
+
+
+class Subscriber:
+    """A client that keeps one subscription to its account's events, and subscribes again (as
+    Apollo's clients do) whenever its stream ends."""
+
+    def __init__(self, base: str, key: str) -> None:
+        self.base, self.key = base, key
+        self.streams: list[Stream] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with graphql_socket(self.base) as socket:
+            assert (await socket.init({"x-api-key": self.key}))["type"] == "connection_ack"
+            while not stop.is_set():
+                stream = Stream(started=time.monotonic())
+                self.streams.append(stream)
+                await socket.subscribe()
+                await self._follow(socket, stream, stop)
+                if stream.ended is not None:
+                    await asyncio.sleep(0.2)
+
+    async def _follow(self, socket: GraphQLSocket, stream: Stream, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with asyncio.timeout(0.2):
+                    raw = await socket.connection.recv()
+            except TimeoutError:
+                continue
+            message = json.loads(raw)
+            if message["type"] == "ping":
+                await socket.connection.send(json.dumps({"type": "pong"}))
+            elif message["type"] == "complete":
+                stream.ended = stream.ended or time.monotonic()
+                return
+            elif errors := message["payload"].get("errors"):
+                stream.ended = time.monotonic()
+                stream.code = errors[0]["extensions"]["code"]
+            else:
+                stream.heard.append(message["payload"]["data"]["chatEvents"]["chat"]["id"])
+
+
+def _lines(log: Path, text: str) -> int:
+    return sum(text in line for line in log.read_text().splitlines())
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
+    database: Database, tmp_path: Path
+) -> None:
+    _, key = provision(database)
+    redis_server = RedisServer()
+    redis_server.start()
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    await proxy.start()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    logs = [tmp_path / "writing.log", tmp_path / "other.log"]
+    stop = asyncio.Event()
+    with ExitStack() as stack:
+        stack.callback(redis_server.stop)
+        outputs = [stack.enter_context(log.open("w")) for log in logs]
+        writing = stack.enter_context(serving(database, env=env, output=outputs[0]))
+        other = stack.enter_context(serving(database, env=env, output=outputs[1]))
+        subscribers = [Subscriber(writing, key), Subscriber(other, key)]
+        following = [asyncio.create_task(s.run(stop)) for s in subscribers]
+        faults: list[tuple[float, float]] = []
+        async with Load(writing, key, clients=4) as load:
+            await asyncio.sleep(2)
+            for _ in range(2):
+                started = time.monotonic()
+                redis_server.stop()
+                await asyncio.sleep(1.5)
+                redis_server.start()
+                faults.append((started, time.monotonic()))
+                await asyncio.sleep(3)
+                started = time.monotonic()
+                proxy.delay = 0.3
+                await asyncio.sleep(2)
+                proxy.delay = 0.0
+                faults.append((started, time.monotonic()))
+                await asyncio.sleep(3)
+            await asyncio.sleep(3)
+        await asyncio.sleep(1)  # the last events on their way
+        stop.set()
+        await asyncio.gather(*following)
+        await proxy.stop()
+
+    # Every create answered, within Redis's deadline (0.25 s) plus the database's work.
+    assert len(load.answers) > 200
+    assert load.failed == []
+    assert load.slowest < 1.5, load.slowest
+    # Nothing acknowledged is missing, nothing written twice.
+    await database.assert_nothing_lost(load.acknowledged)
+    assert (await database.counts())["chats"] == len(load.acknowledged)
+
+    acknowledged = sorted(
+        (answer.started, answer.started + answer.seconds, answer.chat_id) for answer in load.answers
+    )
+    for subscriber in subscribers:
+        ended = [stream for stream in subscriber.streams if stream.ended is not None]
+        # Told, never deaf: every fault ended the stream open through it (on the other replica,
+        # the slow Redis's with the writing one's first publish once Redis answers in time),
+        # always the same way.
+        for begun, over in faults:
+            assert any(begun <= (stream.ended or 0) <= over + 3 for stream in ended), (begun, over)
+        assert {stream.code for stream in ended} == {"SERVICE_UNAVAILABLE"}
+        for stream in subscriber.streams:
+            assert len(stream.heard) == len(set(stream.heard)), "an event heard twice"
+        # The stream open at the end missed nothing from the moment it was live.
+        last = subscriber.streams[-1]
+        assert last.ended is None
+        expected = [chat for started, done, chat in acknowledged if started > last.started + 0.5]
+        assert len(expected) > 50
+        assert set(expected) <= set(last.heard)
+    # One line when each outage begins and one when it ends, per process; the writing one saw
+    # every fault.
+    for log in logs:
+        assert _lines(log, "redis unreachable") == _lines(log, "redis back after")
+    assert _lines(logs[0], "redis unreachable") >= 4
+    print(
+        f"\nRedis restarted and slow: {len(load.answers)} creates, slowest {load.slowest:.2f} s;"
+        f" streams per subscriber: {[len(s.streams) for s in subscribers]}"
+    )

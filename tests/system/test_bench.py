@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -49,4 +50,23 @@ def test_bench_command_runs() -> None:
     ]
     assert [line.split("|")[3].strip() for line in table[:-1]] == candidates
     assert table[-1].startswith("| 1 | 4 | tokens beside keys: rest_token ")
+    assert "failures: 0" in result.stdout
+
+
+@pytest.mark.usefixtures("postgres_database")
+def test_events_bench_command_runs(redis_url: str) -> None:
+    if shutil.which("wrk") is None or shutil.which("pgbench") is None:
+        unavailable("wrk and pgbench are needed (Debian: apt-get install wrk postgresql-client)")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.events", "--duration", "1", "--rounds", "1"],
+        cwd=REPO,
+        env={**os.environ, "BENCH_REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("| 16 |", "| 64 |"))]
+    # The database alone at 16 and 64 clients, then the service on each transport.
+    assert len(rows) == 6
     assert "failures: 0" in result.stdout

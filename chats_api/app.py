@@ -27,6 +27,7 @@ from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
 from db.shared import SharedState
 from resolvers.auth import Authenticator
+from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.tokens import IssuerKeys, TokenPolicy, TokenVerifier
 from rest import accounts as rest_accounts
 from rest import chats as rest_chats
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else None
     )
     tokens, issuer = _issuer(settings)
+    documents = TrustedDocuments()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             shared=shared,
         )
         logger.info("database ready (%s)", engine.engine_type)
+        await documents.refresh()
+        refreshing = asyncio.create_task(documents.keep_fresh())
         # Everything made at start-up lives as long as the process: keep it out of the garbage
         # collector's scans, which otherwise grow with the size of the schema and the imports.
         gc.freeze()
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            refreshing.cancel()
             await close_engine(engine)
             if shared is not None:
                 await shared.close()
@@ -113,6 +118,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     graphql = graphql_app(
         shared,
+        documents=documents,
+        safelist=Safelist(settings.graphql_safelist),
         compiled=settings.graphql_compiled,
         allowed_origins=settings.cors_allow_origins,
         max_sockets_per_caller=settings.max_sockets_per_caller,

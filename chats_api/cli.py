@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from chats_api.logs import uvicorn_log_config
@@ -25,7 +26,7 @@ from db.engine import (
     use_engine,
 )
 from db.errors import DatabaseError
-from resolvers import admin, identities
+from resolvers import admin, documents, identities
 from resolvers.errors import ServiceError
 
 
@@ -85,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         "list", help="one line each: issuer, subject, account (tab-separated)"
     )
     list_identities.add_argument("--account", default=None)
+    documents = commands.add_parser("documents").add_subparsers(dest="action", required=True)
+    publish = documents.add_parser(
+        "publish",
+        help="store a frontend's operations (an Apollo persisted-query manifest, or a"
+        ' {"ID": "BODY"} map), all of them or none',
+    )
+    publish.add_argument("manifest", help="the manifest's path, or - for standard input")
+    documents.add_parser("list", help="one line each: id, name, type, published at")
     unlink_identity = identities.add_parser("unlink")
     unlink_identity.add_argument("--issuer", required=True)
     unlink_identity.add_argument("--subject", required=True)
@@ -138,6 +147,8 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
         ("identities", "link"): lambda: identities.link(args.account, args.issuer, args.subject),
         ("identities", "list"): lambda: _identity_lines(args.account),
         ("identities", "unlink"): lambda: identities.unlink(args.issuer, args.subject),
+        ("documents", "publish"): lambda: _publish(_manifest(args.manifest)),
+        ("documents", "list"): _document_lines,
     }
     return actions[(args.command, args.action)]
 
@@ -145,6 +156,44 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
 async def _identity_lines(account: str | None) -> str | None:
     rows = await identities.list_links(account)
     lines = [f"{row['issuer']}\t{row['subject']}\t{row['account_id']}" for row in rows]
+    return "\n".join(lines) or None
+
+
+class _Refused(Exception):
+    """The command did nothing; its lines say why (stderr), and it exits non-zero."""
+
+
+def _manifest(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise _Refused(f"cannot read the manifest: {exc}") from None
+
+
+async def _publish(text: bytes) -> str:
+    from schema.schema import build_schema  # only this command needs the schema
+    from schema.trusted import ManifestError, read_manifest
+
+    try:
+        manifest, refused = read_manifest(text, build_schema())
+    except ManifestError as exc:
+        raise _Refused(str(exc)) from None
+    lines = [f"refused {r.document_id}: {r.error}" for r in refused]
+    if not refused:
+        new, known, changed = await documents.publish(manifest)
+        lines = [f"refused {id}: already published with another body" for id in changed]
+    if lines:
+        lines.append(f"nothing published: {len(lines)} of {len(manifest) + len(refused)} refused")
+        raise _Refused("\n".join(lines))
+    return f"{len(new)} new, {len(known)} known, 0 refused"
+
+
+async def _document_lines() -> str | None:
+    rows = await documents.published()
+    lines = [
+        f"{row['id']}\t{row['name']}\t{row['operation_type']}\t{published_at.isoformat()}"
+        for row, published_at in rows
+    ]
     return "\n".join(lines) or None
 
 
@@ -186,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: object = asyncio.run(_closing(engine, _admin_action(args)()))
     except ServiceError as exc:
         print(f"chats-api: {exc.message}", file=sys.stderr)
+        return 1
+    except _Refused as exc:
+        print(exc, file=sys.stderr)
         return 1
     except (DatabaseError, OSError) as exc:
         print(f"chats-api: database error: {type(exc).__name__}", file=sys.stderr)

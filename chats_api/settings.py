@@ -39,6 +39,13 @@ def _bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {raw!r}")
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, default).strip().lower() or default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _list(name: str, default: str) -> tuple[str, ...]:
     raw = os.environ.get(name, default)
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -87,6 +94,8 @@ class Settings:
     max_sockets_per_caller: int = 20
     # A Bearer token the Prometheus scraper must send for /metrics; empty: /metrics is open.
     metrics_token: str = ""
+    # What runs besides trusted documents: off, audit, tokens or all (resolvers.documents).
+    graphql_safelist: str = "off"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -114,4 +123,5 @@ class Settings:
             oidc_provision=_bool("OIDC_PROVISION", True),
             metrics_token=os.environ.get("METRICS_TOKEN", ""),
             max_sockets_per_caller=_int("MAX_SOCKETS_PER_CALLER", 20),
+            graphql_safelist=_choice("GRAPHQL_SAFELIST", "off", ("off", "audit", "tokens", "all")),
         )

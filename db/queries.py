@@ -17,8 +17,17 @@ from db import events as events_module
 from db.connections import PooledConnection
 from db.engine import TidySQLiteEngine, current_engine, query, write_transaction
 from db.errors import retry_transient
-from db.rows import CHAT_FIELDS, AccountRow, ChatRow, IdentityRow, KeyRow
-from db.tables import Account, ApiKey, ArtistLink, Chat, Identity, Membership, Session
+from db.rows import CHAT_FIELDS, AccountRow, ChatRow, DocumentRow, IdentityRow, KeyRow
+from db.tables import (
+    Account,
+    ApiKey,
+    ArtistLink,
+    Chat,
+    Identity,
+    Membership,
+    Session,
+    TrustedDocument,
+)
 
 # The chat record's fields, each from its column; the artist is the chat's session's.
 _CHAT_COLUMNS = tuple(
@@ -199,6 +208,65 @@ async def unlink_identity(issuer: str, subject: str) -> bool:
         .returning(Identity.id)
     )
     return bool(rows)
+
+
+# Trusted documents -----------------------------------------------------------------------------
+
+# Rows per INSERT: well under SQLite's and PostgreSQL's limits on a statement's parameters.
+_DOCUMENTS_PER_INSERT = 500
+
+
+@retry_transient
+@query
+async def publish_documents(
+    documents: list[DocumentRow], now: datetime
+) -> tuple[list[str], list[str], list[str]]:
+    """Stores the documents whose ids are new, in one transaction: all of them, or, when an id is
+    already stored with another body, none. Returns the ids (new, already stored, stored with
+    another body)."""
+    engine = current_engine()
+    async with write_transaction(engine):
+        stored = {
+            row["id"]: row["sha256"]
+            for row in await TrustedDocument.select(TrustedDocument.id, TrustedDocument.sha256)
+        }
+        new = [d for d in documents if d["id"] not in stored]
+        known = [d["id"] for d in documents if stored.get(d["id"]) == d["sha256"]]
+        changed = [d["id"] for d in documents if stored.get(d["id"], d["sha256"]) != d["sha256"]]
+        if changed:
+            return [], known, changed
+        for start in range(0, len(new), _DOCUMENTS_PER_INSERT):
+            await TrustedDocument.insert(
+                *(
+                    TrustedDocument(**document, published_at=now)
+                    for document in new[start : start + _DOCUMENTS_PER_INSERT]
+                )
+            )
+    return [d["id"] for d in new], known, []
+
+
+@query
+async def count_documents() -> int:
+    return int(await TrustedDocument.count())
+
+
+@query
+async def list_documents() -> list[tuple[DocumentRow, datetime]]:
+    """Every trusted document with when it was published, oldest first."""
+    rows = await TrustedDocument.select().order_by(TrustedDocument.published_at, TrustedDocument.id)
+    return [
+        (
+            DocumentRow(
+                id=row["id"],
+                sha256=row["sha256"],
+                name=row["name"],
+                operation_type=row["operation_type"],
+                body=row["body"],
+            ),
+            row["published_at"],
+        )
+        for row in rows
+    ]
 
 
 # Chats -----------------------------------------------------------------------------------------

@@ -64,3 +64,13 @@ class IdentityRow(TypedDict):
     issuer: str
     subject: str
     account_id: UUID
+
+
+class DocumentRow(TypedDict):
+    """A trusted document (`trusted_documents`)."""
+
+    id: str
+    sha256: str
+    name: str
+    operation_type: str
+    body: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from piccolo.columns import UUID, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import UUID, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -118,6 +118,19 @@ class Identity(Table, tablename="identities"):
     created_at = Timestamptz()
 
 
+class TrustedDocument(Table, tablename="trusted_documents"):
+    """A frontend's GraphQL operation, published with `chats-api documents publish`: its id as the
+    manifest names it (for Apollo's manifests, the SHA-256 of the body), and the body's own SHA-256,
+    by which Apollo's persisted-query link asks for it. Never changed once stored."""
+
+    id = Varchar(length=255, primary_key=True)
+    sha256 = Varchar(length=64, index=True)
+    name = Varchar(length=255)
+    operation_type = Varchar(length=20)
+    body = Text()
+    published_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     Account,
     ApiKey,
@@ -126,4 +139,5 @@ TABLES: tuple[type[Table], ...] = (
     Session,
     Chat,
     Identity,
+    TrustedDocument,
 )

@@ -328,6 +328,7 @@ class Plan:
     ) -> None:
         self.schema = schema
         self.operation = operation
+        self.name = operation.name.value if operation.name else None
         self.label = operation_label(document)
         self.cost = operation_cost(document, operation)
         self.fragment_definitions: dict[str, FragmentDefinitionNode] = {}
@@ -672,7 +673,7 @@ class CompiledDocuments:
     def __init__(self, schema: Schema, size: int = PLANS) -> None:
         self.schema = schema
         self._plans: LRUCache[tuple[str, str | None], Plan | None] = LRUCache(size)
-        self._by_hash: LRUCache[tuple[str, str | None], Plan | None] = LRUCache(size)
+        self._trusted: dict[str, Plan | None] = {}
         rules = ExecutionContext(query=None, schema=schema, allowed_operations=()).validation_rules
         self._rules = (*rules, *LIMIT_RULES)
 
@@ -689,12 +690,16 @@ class CompiledDocuments:
         """Whether this document was seen: planned, or found not to compile."""
         return (query, operation_name) in self._plans
 
-    def plan_by_hash(self, digest: str, operation_name: str | None) -> Plan | Missing | None:
-        """The plan of a persisted query, by its hash alone; MISSING when not known yet."""
-        return self._by_hash.get((digest, operation_name), MISSING)
-
-    def admit_by_hash(self, digest: str, operation_name: str | None, document: str) -> Plan | None:
-        plan = self._by_hash[digest, operation_name] = self._admit(document, operation_name)
+    def plan_trusted(self, query: str, operation_name: str | None) -> Plan | None:
+        """A trusted document's plan (it holds one operation), kept for the life of the process:
+        trusted documents are few and never change, and the documents anyone else sends must not
+        evict theirs. Another operation name than the document's goes the common way (and fails
+        there, as it does for any document)."""
+        plan = self._trusted.get(query, MISSING)
+        if plan is MISSING:
+            plan = self._trusted[query] = self._admit(query, None)
+        if plan is not None and operation_name is not None and plan.name != operation_name:
+            return self.plan(query, operation_name)
         return plan
 
     def _admit(self, query: str, operation_name: str | None) -> Plan | None:

@@ -29,7 +29,7 @@ class Context:
     # going away stops it.
     _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _outcome: Caller | ServiceError | None = field(default=None, init=False)
-    _identified: bool = field(default=False, init=False)
+    _identified: Caller | None = field(default=None, init=False)
 
     async def caller(self) -> Caller:
         async with self._authenticating:
@@ -51,17 +51,22 @@ class Context:
         """Whether the request's credentials are valid, without spending the rate limit: asked
         before a document is parsed (a caller nobody knows gets a small token budget), and for a
         document that needed no caller. Checked once per request."""
+        return await self.checked_caller() is not None
+
+    async def checked_caller(self) -> Caller | None:
+        """The caller the request's credentials name (None: missing or refused), checked once
+        without spending the rate limit: whether it may run a document that is not trusted."""
         if self._outcome is not None:
-            return isinstance(self._outcome, Caller)
-        if not self._identified:
+            return self._outcome if isinstance(self._outcome, Caller) else None
+        if self._identified is None:
             try:
-                await self._authenticate(0)
+                # The caller is authenticated (and charged) when a field asks for it.
+                self._identified = await self._authenticate(0)
             except ServiceError as refusal:
                 # The request's answer, should a field ask for its caller: not checked twice.
                 self._outcome = refusal
-                return False
-            self._identified = True  # the caller is authenticated (and charged) when asked for
-        return True
+                return None
+        return self._identified
 
     async def recheck(self) -> Caller:
         """The same credentials checked again, without spending the rate limit: an open

@@ -3,8 +3,8 @@ with its assets."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,13 +29,15 @@ from strawberry.types.unset import UNSET, UnsetType
 from chats_api import jsoncodec
 from chats_api.logs import operation
 from db.shared import SharedState
+from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError
-from schema.compiled import MISSING, CompiledDocuments, Missing, Plan
+from schema.compiled import CompiledDocuments, Plan
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.persisted import PersistedQueries
 from schema.schema import build_schema
 from schema.sockets import CheckedConnection, OpenSockets
+from schema.trusted import DocumentGate, Refused
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
 # The playground loads everything from the service itself, and nothing else may run on it.
@@ -64,6 +66,11 @@ def _is_request_error(result: GraphQLHTTPResponse) -> bool:
     return result.get("data") is None and bool(errors) and all("path" not in e for e in errors)
 
 
+@dataclass
+class RequestData(GraphQLRequestData):
+    document_id: object = None
+
+
 class TextFrames(ASGIWebSocketAdapter):
     """graphql-transport-ws messages are JSON text frames; `graphql-ws` (Apollo's GraphQLWsLink,
     GraphiQL, urql, Relay) closes the socket on a binary one, which Strawberry sends whenever
@@ -89,13 +96,28 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(
         self,
         *args: Any,
-        persisted_queries: PersistedQueries | None = None,
+        gate: DocumentGate,
         max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.persisted_queries = persisted_queries or PersistedQueries()
+        self.gate = gate
         self.sockets = OpenSockets(max_sockets_per_caller)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's, and the trusted document's id the request names (`documentId`)."""
+        data = await super().parse_http_body(request)
+        if not isinstance(data, GraphQLRequestData):
+            return data
+        if request.method == "GET":
+            document_id: object = request.query_params.get("documentId")
+        else:
+            body = await request.get_body()
+            raw = self.parse_json(body) if b'"documentId"' in body else None
+            document_id = raw.get("documentId") if isinstance(raw, dict) else None
+        return RequestData(**vars(data), document_id=document_id)
 
     async def execute_single(
         self,
@@ -106,23 +128,23 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Apollo's automatic persisted queries: a request may send only the document's hash;
-        an unknown hash asks the client to send the document once, which is then remembered,
-        but only once it has run: a document that does not parse or validate, or one sent by a
-        caller with no valid credentials, is never stored (anyone could fill the store)."""
-        register = None
-        persisted = (request_data.extensions or {}).get("persistedQuery")
-        if isinstance(persisted, dict):
-            digest = str(persisted.get("sha256Hash", ""))
-            if request_data.query is None:
-                query = await self.persisted_queries.get(digest)
-                if query is None:
-                    return _error_result("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
-                request_data.query = query
-            elif hashlib.sha256(request_data.query.encode()).hexdigest() == digest:
-                register = digest
-            else:
-                return _error_result("provided sha does not match query", BAD_USER_INPUT)
+        """The document the request names, as the gate admits it (trusted documents, the
+        safelist, Apollo's automatic persisted queries). A persisted query being registered is
+        remembered only once it has run: a document that does not parse or validate, or one sent
+        by a caller with no valid credentials, is never stored (anyone could fill the store)."""
+        try:
+            admitted = await self.gate.admit(
+                context,
+                request_data.query,
+                request_data.extensions,
+                getattr(request_data, "document_id", None),
+                request_data.operation_name,
+            )
+        except Refused as refusal:
+            if refusal.status is not None:
+                sub_response.status_code = refusal.status
+            return _error_result(refusal.message, refusal.code)
+        request_data.query = admitted.query
         try:
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -146,8 +168,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 # document errors, by the media type the client accepts.
                 sub_response.status_code = refusal.status_code
             return _error_result(refusal.reason, BAD_USER_INPUT)
-        if register is not None and request_data.query and await _runs(result, context):
-            await self.persisted_queries.put(register, request_data.query)
+        if admitted.register is not None and request_data.query and await _runs(result, context):
+            await self.gate.persisted_queries.put(admitted.register, request_data.query)
         return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -265,30 +287,26 @@ class GraphQLEndpoint:
             and (extensions is None or type(extensions) is dict)
         ):
             return False
-        persisted = extensions.get("persistedQuery") if extensions else None
         context = Context(
             request=request, response=None, authenticator=request.app.state.authenticator
         )
         request.state.graphql_context = context  # for the view, should it answer instead
-        plan: Plan | Missing | None
-        if persisted is None:
-            if type(query) is not str:
-                return False
-            if not self.documents.known(query, operation_name) and not await context.identified():
-                return False  # a new document from a caller nobody knows: parsed on a budget
-            plan = self.documents.plan(query, operation_name)
+        gate = self.view.gate
+        try:
+            admitted = await gate.admit(
+                context, query, extensions, data.get("documentId"), operation_name
+            )
+        except Refused:
+            return False  # the view answers it, as it does every request error
+        if admitted.query is None or admitted.register is not None:
+            return False  # no document, or an automatic persisted query being registered
+        plan: Plan | None
+        if admitted.trusted:
+            plan = self.documents.plan_trusted(admitted.query, operation_name)
+        elif self.documents.known(admitted.query, operation_name) or await context.identified():
+            plan = self.documents.plan(admitted.query, operation_name)
         else:
-            # Only a hash: its plan, straight. A document with its hash is being registered:
-            # the view checks and stores it.
-            digest = persisted.get("sha256Hash") if type(persisted) is dict else None
-            if query is not None or type(digest) is not str:
-                return False
-            plan = self.documents.plan_by_hash(digest, operation_name)
-            if plan is MISSING:
-                document = await self.view.persisted_queries.get(digest)
-                if document is None:
-                    return False
-                plan = self.documents.admit_by_hash(digest, operation_name, document)
+            return False  # a new document from a caller nobody knows: parsed on a budget
         if not isinstance(plan, Plan):
             return False
         coerced = plan.coerce(variables)
@@ -348,6 +366,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def graphql_app(
     shared: SharedState | None = None,
     *,
+    documents: TrustedDocuments | None = None,
+    safelist: Safelist = Safelist.off,
     compiled: bool = True,
     allowed_origins: Sequence[str] = ("*",),
     max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
@@ -358,7 +378,7 @@ def graphql_app(
     view = GraphQLApp(
         schema,
         allowed_origins=allowed_origins,
-        persisted_queries=PersistedQueries(shared),
+        gate=DocumentGate(documents or TrustedDocuments(), PersistedQueries(shared), safelist),
         max_sockets_per_caller=max_sockets_per_caller,
         graphql_ide="graphiql",
         allow_queries_via_get=True,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections import Counter
 
+from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -23,6 +24,7 @@ from schema.context import Context
 from schema.cost import cost_of_text
 from schema.errors import from_service_error
 from schema.schema import MAX_TOKENS
+from schema.trusted import Refused
 
 # Every this often the socket's credentials are checked again. Keys and identities are cached
 # for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a
@@ -73,22 +75,40 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         self._watchdog = asyncio.create_task(self._watch())
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        """Each operation over the socket spends its own units of the caller's rate limit (the
-        connection spent one at `connection_init`); refused, it gets an `error` message."""
+        """The operation's document as the gate admits it (trusted documents, the safelist);
+        then each operation over the socket spends its own units of the caller's rate limit (the
+        connection spent one at `connection_init`). Refused, it gets an `error` message."""
         if self.connection_acknowledged:
             payload = message.get("payload") or {}
             query, name = payload.get("query"), payload.get("operationName")
+            try:
+                admitted = await self.view.gate.admit(  # type: ignore[attr-defined]
+                    self.context,
+                    query,
+                    payload.get("extensions"),
+                    payload.get("documentId"),
+                    name,
+                )
+            except Refused as refusal:
+                await self._refuse(
+                    message, GraphQLError(refusal.message, extensions={"code": refusal.code})
+                )
+                return
+            if admitted.query is not None:
+                payload["query"] = query = admitted.query
             if isinstance(query, str):
                 cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
                 try:
                     await self.context.charge(cost)
                 except RateLimited as refusal:
-                    error = from_service_error(refusal)
-                    await self.send_message(
-                        {"id": message["id"], "type": "error", "payload": [error.formatted]}
-                    )
+                    await self._refuse(message, from_service_error(refusal))
                     return
         await super().handle_subscribe(message)
+
+    async def _refuse(self, message: SubscribeMessage, error: GraphQLError) -> None:
+        await self.send_message(
+            {"id": message["id"], "type": "error", "payload": [error.formatted]}
+        )
 
     async def shutdown(self) -> None:
         if self._holder is not None:

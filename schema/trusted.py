@@ -1,0 +1,242 @@
+"""Trusted documents at the GraphQL edge: reading a frontend's manifest against this schema, and
+deciding, for each request, which document runs (sent in full, by `sha256Hash`, or by
+`documentId`) and whether the safelist lets it.
+
+The HTTP paths and the WebSocket ask the same `DocumentGate`; `resolvers/documents.py` holds the
+documents and the rule of who may run an untrusted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+from cachetools import LRUCache
+from graphql import GraphQLError, OperationDefinitionNode, parse
+from prometheus_client import Counter
+from strawberry.types.execution import ExecutionContext
+
+from db.rows import DocumentRow
+from resolvers.documents import Safelist, TrustedDocuments, may_run_untrusted, sha256_of
+from schema.context import Context
+from schema.errors import BAD_USER_INPUT
+from schema.persisted import PersistedQueries
+from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema, validated
+
+logger = logging.getLogger("chats_api.documents")
+
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
+APOLLO_FORMAT = "apollo-persisted-query-manifest"
+# Untrusted operations logged once each (audit), remembered by hash this many at a time.
+AUDITED = 10_000
+
+DOCUMENTS = Counter(
+    "chats_api_graphql_documents_total",
+    "GraphQL operations admitted, by whether their document is trusted.",
+    ["trusted"],
+)
+REFUSALS = Counter(
+    "chats_api_graphql_safelist_refusals_total",
+    "GraphQL operations refused because their document is not trusted, by policy.",
+    ["policy"],
+)
+_TRUSTED, _UNTRUSTED = DOCUMENTS.labels("true"), DOCUMENTS.labels("false")
+
+
+# Manifests -------------------------------------------------------------------------------------
+
+
+class ManifestError(Exception):
+    """The manifest as a whole cannot be read."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    document_id: str
+    error: str
+
+
+def read_manifest(text: str | bytes, schema: Schema) -> tuple[list[DocumentRow], list[Refusal]]:
+    """The documents of an Apollo persisted-query manifest or of a `{"ID": "BODY"}` map, each
+    parsed and validated against `schema` and its limits; and those refused, with their first
+    error. Raises ManifestError when it is neither format."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ManifestError(f"the manifest is not JSON: {exc}") from None
+    entries = _entries(data)
+    apollo = isinstance(data, dict) and data.get("format") == APOLLO_FORMAT
+    context = ExecutionContext(query=None, schema=schema, allowed_operations=())
+    rules = (*context.validation_rules, *LIMIT_RULES)
+    documents: dict[str, DocumentRow] = {}
+    refused: list[Refusal] = []
+    for document_id, body, claimed_type in entries:
+        digest = sha256_of(body)
+        error = None
+        if apollo and document_id != digest:
+            error = f"the id is not the SHA-256 of the body ({digest})"
+        if error is None:
+            checked = _check(body, schema, rules)
+            if isinstance(checked, str):
+                error = checked
+            else:
+                operation_type, name = checked
+                if claimed_type is not None and claimed_type != operation_type:
+                    error = f"the manifest says {claimed_type}, the body is a {operation_type}"
+        if error is not None:
+            refused.append(Refusal(document_id, error))
+            continue
+        documents[document_id] = DocumentRow(
+            id=document_id, sha256=digest, name=name, operation_type=operation_type, body=body
+        )
+    return list(documents.values()), refused
+
+
+def _entries(data: object) -> list[tuple[str, str, str | None]]:
+    """(id, body, operation type the manifest claims) of either format."""
+    if isinstance(data, dict) and "format" in data:
+        if data.get("format") != APOLLO_FORMAT or data.get("version") != 1:
+            raise ManifestError(
+                f"unknown manifest format {data.get('format')!r} (version {data.get('version')!r});"
+                f' expected "{APOLLO_FORMAT}" version 1, or {{"ID": "BODY"}}'
+            )
+        operations = data.get("operations")
+        if not isinstance(operations, list):
+            raise ManifestError("an Apollo manifest's `operations` must be a list")
+        entries = []
+        for number, operation in enumerate(operations):
+            if not (
+                isinstance(operation, dict)
+                and isinstance(operation.get("id"), str)
+                and isinstance(operation.get("body"), str)
+                and operation.get("type") in ("query", "mutation", "subscription")
+            ):
+                raise ManifestError(
+                    f"operation {number} needs a string `id` and `body`, and a `type`"
+                    " (query, mutation or subscription)"
+                )
+            entries.append((operation["id"], operation["body"], operation["type"]))
+        return entries
+    if isinstance(data, dict) and data and all(isinstance(v, str) for v in data.values()):
+        return [(str(key), value, None) for key, value in data.items()]
+    raise ManifestError(
+        f'expected an Apollo persisted-query manifest ("format": "{APOLLO_FORMAT}") or a'
+        ' non-empty {"ID": "BODY"} map'
+    )
+
+
+def _check(body: str, schema: Schema, rules: tuple[object, ...]) -> tuple[str, str] | str:
+    """(operation type, name) of a document that runs here, or its first error."""
+    if not body.strip():
+        return "the document is empty"
+    try:
+        document = parse(body, max_tokens=MAX_TOKENS)
+    except GraphQLError as exc:
+        return exc.message
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1:
+        return f"a trusted document holds one operation, this one {len(operations)}"
+    errors = validated(schema._schema, body, document, rules)  # type: ignore[arg-type]
+    if errors:
+        return errors[0].message
+    operation = operations[0]
+    return operation.operation.value, operation.name.value if operation.name else ""
+
+
+# Requests --------------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """A request whose document does not run: answered as a request error with `code`, and with
+    `status` when it has one of its own (else as request errors are, by media type)."""
+
+    def __init__(self, message: str, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The document that runs (None: the request named none; Strawberry says so), whether it is
+    trusted, and the hash to register it under as an automatic persisted query once it ran."""
+
+    query: str | None
+    trusted: bool = False
+    register: str | None = None
+
+
+class DocumentGate:
+    def __init__(
+        self,
+        documents: TrustedDocuments,
+        persisted_queries: PersistedQueries,
+        policy: Safelist = Safelist.off,
+    ) -> None:
+        self.documents = documents
+        self.persisted_queries = persisted_queries
+        self.policy = policy
+        self._audited: LRUCache[str, bool] = LRUCache(AUDITED)
+
+    async def admit(
+        self,
+        context: Context,
+        query: object,
+        extensions: Mapping[str, object] | None,
+        document_id: object = None,
+        operation_name: object = None,
+    ) -> Admitted:
+        """Raises Refused."""
+        if document_id is not None:
+            if query is not None:
+                raise Refused("Send either documentId or query, not both", BAD_USER_INPUT, 400)
+            body = self.documents.by_id(document_id) if isinstance(document_id, str) else None
+            if body is None:
+                raise Refused("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND, 400)
+            return self._trusted(body)
+        persisted = extensions.get("persistedQuery") if extensions else None
+        digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if query is None:
+            if not isinstance(digest, str):
+                return Admitted(None)
+            body = self.documents.by_hash(digest)
+            if body is not None:
+                return self._trusted(body)
+            if await self._may_run_untrusted(context):
+                body = await self.persisted_queries.get(digest)
+                if body is not None:
+                    return self._untrusted(body, digest, operation_name)
+            raise Refused("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
+        if not isinstance(query, str):
+            return Admitted(None)
+        own = sha256_of(query)
+        if self.documents.trusts(own):
+            return self._trusted(query)
+        if isinstance(persisted, dict) and digest != own:
+            raise Refused("provided sha does not match query", BAD_USER_INPUT)
+        if not await self._may_run_untrusted(context):
+            REFUSALS.labels(self.policy.value).inc()
+            raise Refused("PersistedQueryNotInList", PERSISTED_QUERY_NOT_IN_LIST, 400)
+        admitted = self._untrusted(query, own, operation_name)
+        return Admitted(query, register=own) if isinstance(persisted, dict) else admitted
+
+    async def _may_run_untrusted(self, context: Context) -> bool:
+        if self.policy in (Safelist.off, Safelist.audit):
+            return True
+        return may_run_untrusted(self.policy, await context.checked_caller())
+
+    def _trusted(self, body: str) -> Admitted:
+        _TRUSTED.inc()
+        return Admitted(body, trusted=True)
+
+    def _untrusted(self, body: str, digest: str, operation_name: object) -> Admitted:
+        _UNTRUSTED.inc()
+        if self.policy is Safelist.audit and digest not in self._audited:
+            self._audited[digest] = True
+            logger.warning(
+                "untrusted operation",
+                extra={"operation_name": operation_name, "sha256": digest},
+            )
+        return Admitted(body)

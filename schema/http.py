@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -103,6 +104,13 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(*args, **kwargs)
         self.gate = gate
         self.sockets = OpenSockets(max_sockets_per_caller)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """GraphiQL for a GET that names no operation: neither `query` nor `documentId`."""
+        return (
+            super().should_render_graphql_ide(request)
+            and request.query_params.get("documentId") is None
+        )
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -192,7 +200,11 @@ class GraphQLApp(GraphQL[Context, None]):
         if sub_response.media_type != GRAPHQL_RESPONSE:
             return super().create_response(response_data, sub_response)
         status = sub_response.status_code or 200
-        if status == 200 and isinstance(response_data, dict) and _is_request_error(response_data):
+        if (
+            status in (200, 400)
+            and isinstance(response_data, dict)
+            and _is_request_error(response_data)
+        ):
             response_data = cast(
                 GraphQLHTTPResponse, {k: v for k, v in response_data.items() if k != "data"}
             )
@@ -378,7 +390,11 @@ def graphql_app(
     view = GraphQLApp(
         schema,
         allowed_origins=allowed_origins,
-        gate=DocumentGate(documents or TrustedDocuments(), PersistedQueries(shared), safelist),
+        gate=DocumentGate(
+            TrustedDocuments() if documents is None else documents,
+            PersistedQueries(shared),
+            safelist,
+        ),
         max_sockets_per_caller=max_sockets_per_caller,
         graphql_ide="graphiql",
         allow_queries_via_get=True,

@@ -42,6 +42,7 @@ TABLES = (
     "memberships",
     "api_keys",
     "identities",
+    "trusted_documents",
     "accounts",
 )
 

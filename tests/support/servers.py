@@ -60,7 +60,7 @@ def start_server(
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.get(f"{base}/graphql", params={"query": "{__typename}"}).status_code == 200:
+            if httpx.get(f"{base}/readyz").status_code == 200:
                 return process, base
         except httpx.TransportError:
             pass

@@ -56,6 +56,11 @@ GRAPHQL_BODY = json.dumps(
         "variables": {"input": {"topic": "bench"}},
     }
 )
+# The same createChat as a trusted document (published by the benchmark), sent by its id.
+TRUSTED_ID = "bench-create"
+TRUSTED_BODY = json.dumps(
+    {"documentId": TRUSTED_ID, "variables": json.loads(GRAPHQL_BODY)["variables"]}
+)
 POSTGRAPHILE = REPO / "bench" / "postgraphile"
 POSTGRAPHILE_BODY = json.dumps(
     {
@@ -73,6 +78,8 @@ CANDIDATES = {
     "postgraphile": ("/graphql", POSTGRAPHILE_BODY),
     "rest": ("/api/chats", '{"topic": "bench"}'),
     "graphql": ("/graphql", GRAPHQL_BODY),
+    # The frontends' way: the same createChat by a trusted document's id.
+    "graphql_trusted": ("/graphql", TRUSTED_BODY),
     # The embedded default: the service on a SQLite file, REST.
     "sqlite_rest": ("/api/chats", '{"topic": "bench"}'),
     # A signed-in user's access token instead of the key, on the same service process.
@@ -359,6 +366,10 @@ def report(results: list[Measurement], memory: dict[str, dict[str, float]]) -> s
             for token, key in (("rest_token", "rest"), ("graphql_token", "graphql"))
         ]
         lines.append(f"| {workers} | {connections} | tokens beside keys: {'; '.join(ratios)} |")
+        trusted = median_rps(group, "graphql_trusted") / median_rps(group, "graphql")
+        lines.append(
+            f"| {workers} | {connections} | by trusted id: graphql_trusted {trusted:.2f}x graphql |"
+        )
     return "\n".join(lines)
 
 
@@ -387,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         key = provision(url)
         sqlite_key = provision(sqlite_url)
+        manifest = sqlite_folder / "manifest.json"
+        manifest.write_text(json.dumps({TRUSTED_ID: json.loads(GRAPHQL_BODY)["query"]}))
+        cli(url, "documents", "publish", str(manifest))
         issuer_url, token = stack_issuer.enter_context(issuer())
         # The key's candidates and the token's run on the same service process.
         env = {
@@ -429,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
                     "floor": (floor_pid, floor),
                     "rest": (service_pid, service),
                     "graphql": (service_pid, service),
+                    "graphql_trusted": (service_pid, service),
                     "sqlite_rest": (sqlite_pid, sqlite_service),
                     "rest_token": (service_pid, service),
                     "graphql_token": (service_pid, service),

@@ -44,12 +44,14 @@ def test_bench_command_runs() -> None:
         "postgraphile",
         "rest",
         "graphql",
+        "graphql_trusted",
         "sqlite_rest",
         "rest_token",
         "graphql_token",
     ]
-    assert [line.split("|")[3].strip() for line in table[:-1]] == candidates
-    assert table[-1].startswith("| 1 | 4 | tokens beside keys: rest_token ")
+    assert [line.split("|")[3].strip() for line in table[:-2]] == candidates
+    assert table[-2].startswith("| 1 | 4 | tokens beside keys: rest_token ")
+    assert table[-1].startswith("| 1 | 4 | by trusted id: graphql_trusted ")
     assert "failures: 0" in result.stdout
 
 

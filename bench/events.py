@@ -46,6 +46,7 @@ from bench.run import (
     median,
     provision,
     server,
+    verdict,
 )
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -212,16 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu = median([m.cpu_ms_per_request for m in group])
             ratio = f"{rps['redis'] / rps['notify']:.2f}x" if name == "redis" else ""
             print(f"| {clients} | {name} | {rps[name]:,.0f} | {p99:.1f} | {cpu:.3f} | {ratio} |")
-    failures = sum(m.failures for m in results)
-    answered = sum(m.requests - m.failures + m.warm_up_answered for m in results)
-    print(
-        f"\nanswered with a chat: {answered:,}; failures: {failures}; service chats stored:"
-        f" {stored:,} (pgbench's included)"
-    )
-    if failures or stored < answered:
-        print("bench: FAILED: errors, or acknowledged chats missing", file=sys.stderr)
-        return 1
-    return 0
+    return verdict(results, stored, "pgbench's included")
 
 
 if __name__ == "__main__":

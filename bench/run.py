@@ -492,21 +492,26 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(drop_database(url))
         shutil.rmtree(sqlite_folder, ignore_errors=True)
 
-    answered = sum(m.requests - m.failures + m.warm_up_answered for m in results)
-    failures = sum(m.failures for m in results)
-    # wrk counts only the answers it read: a request cut off at the end of a run may still have been
-    # written, so a few more rows than answers are fine; fewer rows than answers is a loss.
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores,"
         f" python {platform.python_version()}; {args.duration}s x {args.rounds} rounds"
     )
     print(report(results, memory))
-    print(
-        f"\nanswered with a chat: {answered:,}; failures: {failures}; chats stored: {stored:,}"
-        f" (warm-up runs included)"
-    )
     if args.json:
         args.json.write_text(json.dumps([asdict(m) for m in results], indent=1))
+    return verdict(results, stored, "warm-up runs included")
+
+
+def verdict(results: list[Measurement], stored: int, counted: str) -> int:
+    """Prints what was answered and stored; 1 when a request failed or an acknowledged chat is
+    missing. wrk counts only the answers it read: a request cut off at the end of a run may still
+    have been written, so a few more rows than answers are fine; fewer rows is a loss."""
+    answered = sum(m.requests - m.failures + m.warm_up_answered for m in results)
+    failures = sum(m.failures for m in results)
+    print(
+        f"\nanswered with a chat: {answered:,}; failures: {failures}; chats stored: {stored:,}"
+        f" ({counted})"
+    )
     if failures or stored < answered:
         print("bench: FAILED: errors, or acknowledged chats missing", file=sys.stderr)
         return 1

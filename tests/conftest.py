@@ -26,6 +26,7 @@ from tests.support.databases import (
     unavailable,
 )
 from tests.support.issuer import SigningKey, StandInIssuer, new_key
+from tests.support.oidc import Provider
 from tests.support.redis import TEST_REDIS_URL, RedisServer, flush, redis_unreachable
 from tests.support.world import FAULTS, World, build_world
 
@@ -168,6 +169,15 @@ def issuer(signing_keys: list[SigningKey]) -> Iterator[StandInIssuer]:
     stand_in.start()
     yield stand_in
     stand_in.stop()
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    """The real OpenID Connect provider (oidc-provider from npm), in a process of its own."""
+    idp = Provider()
+    idp.start()
+    yield idp
+    idp.stop()
 
 
 @pytest.fixture(params=PROTOCOLS)

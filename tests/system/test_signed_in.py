@@ -14,7 +14,7 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,14 +35,6 @@ from tests.support.ws import CHAT_EVENTS, PROTOCOL, GraphQLSocket, graphql_socke
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 INVALID_TOKEN = 'Bearer error="invalid_token"'
 CREATE = 'mutation { createChat(input: {topic: "ws"}) { chat { id } } }'
-
-
-@pytest.fixture
-def provider() -> Iterator[Provider]:
-    idp = Provider()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ from tests.support.servers import provision, serving
 
 pytestmark = pytest.mark.slow
 NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
-
-
-@pytest.fixture
-def provider() -> Iterator[Provider]:
-    idp = Provider()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def apollo_manifest(folder: Path) -> Path:

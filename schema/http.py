@@ -38,7 +38,7 @@ from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.persisted import PersistedQueries
 from schema.schema import build_schema
 from schema.sockets import CheckedConnection, OpenSockets
-from schema.trusted import DocumentGate, Refused
+from schema.trusted import Admitted, DocumentGate, Refused
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
 # The playground loads everything from the service itself, and nothing else may run on it.
@@ -141,13 +141,17 @@ class GraphQLApp(GraphQL[Context, None]):
         remembered only once it has run: a document that does not parse or validate, or one sent
         by a caller with no valid credentials, is never stored (anyone could fill the store)."""
         try:
-            admitted = await self.gate.admit(
-                context,
-                request_data.query,
-                request_data.extensions,
-                getattr(request_data, "document_id", None),
-                request_data.operation_name,
-            )
+            admitted = getattr(request.state, "graphql_admission", None)
+            if isinstance(admitted, Refused):
+                raise admitted
+            if not isinstance(admitted, Admitted):
+                admitted = await self.gate.admit(
+                    context,
+                    request_data.query,
+                    request_data.extensions,
+                    getattr(request_data, "document_id", None),
+                    request_data.operation_name,
+                )
         except Refused as refusal:
             if refusal.status is not None:
                 sub_response.status_code = refusal.status
@@ -303,13 +307,15 @@ class GraphQLEndpoint:
             request=request, response=None, authenticator=request.app.state.authenticator
         )
         request.state.graphql_context = context  # for the view, should it answer instead
-        gate = self.view.gate
         try:
-            admitted = await gate.admit(
+            admitted = await self.view.gate.admit(
                 context, query, extensions, data.get("documentId"), operation_name
             )
-        except Refused:
-            return False  # the view answers it, as it does every request error
+        except Refused as refusal:
+            request.state.graphql_admission = refusal  # the view answers it, once
+            return False
+        # Should the view answer instead, the document is not admitted (nor counted) twice.
+        request.state.graphql_admission = admitted
         if admitted.query is None or admitted.register is not None:
             return False  # no document, or an automatic persisted query being registered
         plan: Plan | None

@@ -84,6 +84,13 @@ async def post(client: httpx.AsyncClient, key: str | None, body: dict[str, Any])
     return await client.post("/graphql", json=body, headers=headers)
 
 
+async def refusals(client: httpx.AsyncClient) -> float:
+    """This process's count of the `all` policy's refusals (the metric is process-wide)."""
+    name = 'chats_api_graphql_safelist_refusals_total{policy="all"} '
+    lines = (await client.get("/metrics")).text.splitlines()
+    return sum(float(line.removeprefix(name)) for line in lines if line.startswith(name))
+
+
 async def test_trusted_documents_run_by_hash_and_by_document_id(
     app_for: AppFactory, published: dict[str, str], database: Database
 ) -> None:
@@ -159,8 +166,10 @@ async def test_safelist_all_runs_only_trusted_documents(
 ) -> None:
     async with serve(app_for, graphql_safelist="all") as (client, world):
         key = world.keys["alice"]
+        before = await refusals(client)
         refused = await post(client, key, {"query": UNTRUSTED})
         assert (refused.status_code, refused.json()) == (400, REFUSED)
+        assert await refusals(client) == before + 1  # counted once, whichever path answered
         # Registering it as an automatic persisted query is refused too, and stores nothing.
         registering = await post(client, key, {"query": UNTRUSTED, **by_hash(UNTRUSTED)})
         assert (registering.status_code, registering.json()) == (400, REFUSED)

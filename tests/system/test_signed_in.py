@@ -279,7 +279,7 @@ async def test_a_socket_is_closed_when_its_key_is_revoked_or_expires(database: D
             chats = await database.fetch(
                 "SELECT title FROM chats WHERE title = 'ws' AND account_id = ?", account
             )
-            assert 1 <= len(chats) <= (KEY_CACHE_SECONDS + RECHECK_SECONDS) / 0.05
+            assert len(chats) <= (KEY_CACHE_SECONDS + RECHECK_SECONDS) / 0.05
 
         account = run_cli(["accounts", "create", "--name", "Brief"], database.url).stdout.strip()
         expires = datetime.now(UTC) + timedelta(seconds=2)

@@ -350,9 +350,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def query(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def query(func: Callable[P, Awaitable[T]], *, observed: bool = True) -> Callable[P, Awaitable[T]]:
     """A query function: it runs within the current engine's deadline, and raises only the data
-    layer's errors (or an unexpected exception, which the caller treats as a bug)."""
+    layer's errors (or an unexpected exception, which the caller treats as a bug). Its outcome is
+    the database's health (the outage's log lines) unless `observed` is false."""
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -362,15 +363,22 @@ def query(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
                 result = await func(*args, **kwargs)
         except Exception as exc:
             translated = translate(exc)
-            if isinstance(translated, DatabaseUnavailable):
+            if observed and isinstance(translated, DatabaseUnavailable):
                 engine.health.failed(exc)
             if translated is exc:
                 raise
             raise translated from exc
-        engine.health.succeeded()
+        if observed:
+            engine.health.succeeded()
         return result
 
     return wrapper
+
+
+def background_query(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A query the service runs by itself (a poll): a success on a fresh connection in the middle
+    of an outage must not end it in the log, to begin again with the next request's failure."""
+    return query(func, observed=False)
 
 
 def write_transaction(engine: Engine[Any]) -> Any:

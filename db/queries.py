@@ -15,7 +15,13 @@ from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
 from db.connections import PooledConnection
-from db.engine import TidySQLiteEngine, current_engine, query, write_transaction
+from db.engine import (
+    TidySQLiteEngine,
+    background_query,
+    current_engine,
+    query,
+    write_transaction,
+)
 from db.errors import retry_transient
 from db.rows import CHAT_FIELDS, AccountRow, ChatRow, DocumentRow, IdentityRow, KeyRow
 from db.tables import (
@@ -245,12 +251,12 @@ async def publish_documents(
     return [d["id"] for d in new], known, []
 
 
-@query
+@background_query
 async def count_documents() -> int:
     return int(await TrustedDocument.count())
 
 
-@query
+@background_query
 async def list_documents() -> list[tuple[DocumentRow, datetime]]:
     """Every trusted document with when it was published, oldest first."""
     rows = await TrustedDocument.select().order_by(TrustedDocument.published_at, TrustedDocument.id)

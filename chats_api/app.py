@@ -17,24 +17,31 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Scope
 
 from chats_api import metrics
 from chats_api.issuer import IssuerClient
 from chats_api.logs import configure_logging, logger
-from chats_api.middleware import Edge
+from chats_api.middleware import RequestLifecycle
 from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
 from db.shared import SharedState
 from resolvers.auth import Authenticator
 from resolvers.documents import Safelist, TrustedDocuments
+from resolvers.errors import ServiceError
 from resolvers.tokens import IssuerKeys, TokenPolicy, TokenVerifier
 from rest import accounts as rest_accounts
 from rest import chats as rest_chats
 from rest import docs as rest_docs
+from rest import errors as rest_errors
 from rest import health as rest_health
 from rest.errors import EXCEPTION_HANDLERS
+from schema import errors as graphql_errors
 from schema.http import graphiql_assets, graphql_app
+
+GRAPHQL_PATH = "/graphql"
 
 
 def _drain_on_sigterm(app: Starlette, seconds: float) -> None:
@@ -72,6 +79,14 @@ def _issuer(settings: Settings) -> tuple[TokenVerifier, IssuerClient] | tuple[No
     )
     client = IssuerClient(settings.oidc_issuer, settings.oidc_jwks_url)
     return TokenVerifier(policy, IssuerKeys(client.fetch_keys)), client
+
+
+def _refusal(scope: Scope, exc: ServiceError) -> Response:
+    """A request refused before its endpoint ran, in its protocol's envelope (REST's statuses)."""
+    status = rest_errors.status_for(type(exc))
+    if scope["path"] == GRAPHQL_PATH:
+        return graphql_errors.error_response(exc, status)
+    return rest_errors.error_response(exc)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -132,22 +147,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
         "expose_headers": ["x-request-id", "retry-after"],
         "max_age": 600,
     }
+    # The router tries routes in order: the two that carry the traffic first.
+    routes = [
+        Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+        *rest_chats.routes,
+        *rest_accounts.routes,
+        WebSocketRoute(GRAPHQL_PATH, graphql),
+        *rest_docs.routes,
+        *rest_health.routes,
+        *metrics.routes,
+        graphiql_assets(),
+    ]
     app = Starlette(
-        # The router tries routes in order: the two that carry the traffic first.
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            *rest_chats.routes,
-            *rest_accounts.routes,
-            WebSocketRoute("/graphql", graphql),
-            *rest_docs.routes,
-            *rest_health.routes,
-            *metrics.routes,
-            graphiql_assets(),
-        ],
-        # Outermost first. The edge answers its own refusals (deadline, body limit) through the
-        # same CORS rules, so that a browser can read their 413 and 503 too.
+        routes=routes,
+        # Outermost first. The lifecycle answers its own refusals (deadline, body limit) through
+        # the same CORS rules, so that a browser can read their 413 and 503 too.
         middleware=[
-            Middleware(Edge, engine=engine, seconds=settings.request_timeout, cors=cors),
+            Middleware(
+                RequestLifecycle,
+                engine=engine,
+                seconds=settings.request_timeout,
+                cors=cors,
+                refusal=_refusal,
+                routes=frozenset(r.path for r in routes if isinstance(r, Route | WebSocketRoute)),
+                graphql_path=GRAPHQL_PATH,
+                unobserved=frozenset(r.path for r in metrics.routes),
+            ),
             Middleware(CORSMiddleware, **cors),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -3,7 +3,7 @@
 Every request gets an id (the client's `x-request-id` when it is sane, a new one otherwise). It is
 returned in the `x-request-id` response header, stamped on every log line of that request, and
 each request ends with one `request` line (method, route, status, duration), written by
-`chats_api.middleware.Edge`. Log lines never carry
+`chats_api.middleware.RequestLifecycle`. Log lines never carry
 keys, bodies or database passwords: only ids, statuses, routes and exception types and traces.
 """
 
@@ -14,9 +14,7 @@ import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
-
-from starlette.types import Scope
+from typing import Any, TextIO
 
 from chats_api import jsoncodec
 
@@ -27,11 +25,10 @@ request_id: ContextVar[str] = ContextVar("request_id", default="-")
 # What a request was, for logs and metrics: a REST route, or a GraphQL operation's type and root
 # field (both bounded sets, unlike raw paths or client-chosen operation names).
 operation: ContextVar[str] = ContextVar("operation", default="")
+# Which executor ran a GraphQL request: a compiled plan or Strawberry's ("" for anything else).
+executor: ContextVar[str] = ContextVar("executor", default="")
 logger = logging.getLogger("chats_api")
 access = logging.getLogger("chats_api.access")
-ROUTES = frozenset(
-    {"/api/chats", "/api/accounts/me", "/graphql", "/openapi.json", "/docs", "/healthz", "/readyz"}
-)
 
 # Record attributes that are not the caller's extra fields (uvicorn adds a coloured copy).
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -65,26 +62,32 @@ class JSONFormatter(logging.Formatter):
         return jsoncodec.dumps(line).decode()
 
 
-def write_access_line(method: str, route: str, operation: str, status: int, seconds: float) -> None:
-    """One request's line: the same JSON object a `chats_api.access` record would give, built
-    and written directly (the logging module's record, filters, formatter and locks cost more
-    than the rest of the line, once per request). Its level is `chats_api.access`'s."""
+def access_line(
+    method: str, route: str, operation: str, executor: str, status: int, seconds: float
+) -> None:
+    """One request's `request` line on `chats_api.access` (its level decides whether it is
+    written); `executor` only for GraphQL requests over HTTP."""
     if not access.isEnabledFor(logging.INFO):
         return
-    line = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "level": "INFO",
-        "logger": "chats_api.access",
-        "request_id": request_id.get(),
-        "message": "request",
-        "method": method,
-        "route": route,
-        "operation": operation,
-        "status": status,
-        "duration_ms": round(1000 * seconds, 3),
-    }
-    # The stream at the time of writing, like the handler's: sys.stderr.
-    sys.stderr.write(jsoncodec.dumps(line).decode() + "\n")
+    fields: dict[str, object] = {"method": method, "route": route, "operation": operation}
+    if executor:
+        fields["executor"] = executor
+    fields["status"] = status
+    fields["duration_ms"] = round(1000 * seconds, 3)
+    access.info("request", extra=fields)
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to `sys.stderr` as it is when the line is written, not when the handler was made
+    (a test's capture, a stream replaced after start-up), as Python's last-resort handler does."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
 
 
 def configure_logging(level: str) -> None:
@@ -92,7 +95,7 @@ def configure_logging(level: str) -> None:
     cannot reconnect, say), each one JSON line on stderr."""
     if any(isinstance(h.formatter, JSONFormatter) for h in logger.handlers):
         return
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     handler.setFormatter(JSONFormatter())
     # On the handler, not the logger: a logger's filters skip what its children (`.access`) log.
     # Handlers further up (pytest's, say) see the record after this one stamped it.
@@ -129,8 +132,3 @@ def uvicorn_log_config() -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
-
-
-def route_of(scope: Scope) -> str:
-    path = scope.get("path", "")
-    return path if path in ROUTES else "other"

@@ -1,7 +1,7 @@
-"""The service's pure-ASGI middleware, outermost first in `chats_api.app`: `Edge` (engine, request
-id, access line, metrics, deadline, GraphQL body limit), then Starlette's CORS. The refusals of the
-deadline and the body limit are answered through the same CORS rules, in the domain's errors,
-rendered by the edge the request was for.
+"""The service's pure-ASGI middleware, outermost first in `chats_api.app`: `RequestLifecycle`
+(engine, request id, access line, metrics, deadline, GraphQL body limit), then Starlette's CORS.
+The refusals of the deadline and the body limit are answered through the same CORS rules, in the
+domain's errors, rendered by the function the app hands it (each protocol's own envelope).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uuid_utils import uuid4
 
@@ -19,16 +20,14 @@ from chats_api import metrics
 from chats_api.logs import (
     REQUEST_ID_HEADER,
     SANE_REQUEST_ID,
+    access_line,
+    executor,
     logger,
     operation,
     request_id,
-    route_of,
-    write_access_line,
 )
 from db.engine import ServiceEngine, restore_engine, use_engine
 from resolvers.errors import PayloadTooLarge, ServiceError, ServiceUnavailable
-from rest import errors as rest_errors
-from schema import errors as graphql_errors
 
 MAX_GRAPHQL_BODY_BYTES = 64 * 1024
 # On every answer: no content sniffing, and no page of the service framed by another site (a
@@ -39,7 +38,11 @@ SECURITY_HEADERS = (
 )
 
 
-class Edge:
+# A refusal (deadline, body limit) in the envelope of the protocol `scope` is for.
+Refusal = Callable[[Scope, ServiceError], Response]
+
+
+class RequestLifecycle:
     """The outermost layer, one for what every request needs (merged: each layer of pure ASGI
     middleware costs a call and a wrapped `send` per message):
 
@@ -54,21 +57,32 @@ class Edge:
     - Prometheus request counts and latencies.
 
     `cors` are the options of the CORS layer inside: refusals get the same headers, so that a
-    browser can read its 413 and 503 too.
+    browser can read its 413 and 503 too. `routes` are the app's paths (any other is `other` in
+    logs and metrics); `graphql_path` the one whose bodies are limited; requests to `unobserved`
+    paths (the metrics themselves) are not counted in the metrics.
     """
 
     def __init__(
         self,
         app: ASGIApp,
+        *,
         engine: ServiceEngine,
         seconds: float,
         cors: dict[str, Any],
+        refusal: Refusal,
+        routes: frozenset[str],
+        graphql_path: str,
+        unobserved: frozenset[str] = frozenset(),
         max_graphql_bytes: int = MAX_GRAPHQL_BODY_BYTES,
     ) -> None:
         self.app = app
         self.engine = engine
         self.seconds = seconds
         self.cors = cors
+        self.refusal = refusal
+        self.routes = routes
+        self.graphql_path = graphql_path
+        self.unobserved = unobserved
         self.max_graphql_bytes = max_graphql_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +103,7 @@ class Edge:
                 break
         current = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid4().hex
         token = request_id.set(current)
-        operation_token = operation.set("")
+        operation_token, executor_token = operation.set(""), executor.set("")
         started = time.perf_counter()
         status = 0
         header = (REQUEST_ID_HEADER.encode(), current.encode())
@@ -109,10 +123,13 @@ class Edge:
         finally:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - started
-                route, label = route_of(scope), operation.get()
-                write_access_line(scope["method"], route, label, status or 500, elapsed)
-                if scope["path"] != "/metrics":
+                path = scope["path"]
+                route = path if path in self.routes else "other"
+                label = operation.get()
+                access_line(scope["method"], route, label, executor.get(), status or 500, elapsed)
+                if path not in self.unobserved:
                     metrics.observe(scope["method"], route, label, status or 500, elapsed)
+            executor.reset(executor_token)
             operation.reset(operation_token)
             request_id.reset(token)
 
@@ -120,7 +137,7 @@ class Edge:
         self, scope: Scope, receive: Receive, send: Send, answered: Callable[[], bool]
     ) -> None:
         """The request within its deadline and, for GraphQL, its body limit."""
-        if scope["path"] == "/graphql":
+        if scope["path"] == self.graphql_path:
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.max_graphql_bytes:
                 await self._refuse(scope, receive, send, PayloadTooLarge())
@@ -138,11 +155,7 @@ class Edge:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: ServiceError) -> None:
         """Answer with `exc` in the envelope of the request's protocol, with CORS headers."""
-        if scope["path"] == "/graphql":
-            response = graphql_errors.error_response(exc, rest_errors.status_for(type(exc)))
-        else:
-            response = rest_errors.error_response(exc)
-        await CORSMiddleware(response, **self.cors)(scope, receive, send)
+        await CORSMiddleware(self.refusal(scope, exc), **self.cors)(scope, receive, send)
 
 
 def _counting(receive: Receive, max_bytes: int) -> Receive:

@@ -77,7 +77,7 @@ class Settings:
     # After SIGTERM, how long /readyz answers 503 while requests are still served, so that a load
     # balancer stops sending new ones before the listening socket closes.
     drain_seconds: float = 0.0
-    # GraphQL documents run as compiled plans once seen (schema.compiled); off: every document
+    # GraphQL documents run as compiled plans once seen (schema.execution); off: every document
     # goes through Strawberry's standard execution.
     graphql_compiled: bool = True
     # Signed-in users: access tokens from this OpenID Connect issuer; empty: Bearer values are keys.

@@ -10,11 +10,11 @@ from typing import Any, cast
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -28,15 +28,16 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from chats_api import jsoncodec
-from chats_api.logs import operation
+from chats_api.logs import executor, logger, operation
 from db.shared import SharedState
 from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError
-from schema.compiled import CompiledDocuments, Plan
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
+from schema.execution.cache import Plans, compiles_for
+from schema.execution.plan import Plan
 from schema.persisted import PersistedQueries
-from schema.schema import build_schema
+from schema.schema import Schema, build_schema
 from schema.sockets import CheckedConnection, OpenSockets
 from schema.trusted import Admitted, DocumentGate, Refused
 
@@ -54,6 +55,14 @@ MAX_SOCKETS_PER_CALLER = 20
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+COMPILED, STRAWBERRY = "compiled", "strawberry"
+
+EXECUTIONS = Counter(
+    "chats_api_graphql_executions_total",
+    "GraphQL operations over HTTP, by the executor that ran them: a plan, or Strawberry's.",
+    ["executor"],
+)
+_BY_EXECUTOR = {name: EXECUTIONS.labels(name) for name in (COMPILED, STRAWBERRY)}
 
 
 def _error_result(message: str, code: str) -> ExecutionResult:
@@ -87,9 +96,15 @@ class TextFrames(ASGIWebSocketAdapter):
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """GraphQL over HTTP. With `Accept: application/graphql-response+json` it answers in that media
-    type and refuses bad documents with 400, as the GraphQL-over-HTTP spec recommends; with
-    `application/json` every GraphQL error stays at 200, which Apollo Client 4 needs."""
+    """/graphql, over HTTP and WebSocket. Every HTTP request goes through one pipeline:
+    Strawberry's view reads it (a POST's JSON body or a GET's parameters) and builds its
+    `Context`; `execute_single` admits its document (`DocumentGate`: sent in full, by
+    `sha256Hash` or by `documentId`), runs it with its compiled plan when it has one
+    (`schema.execution`) and with Strawberry's executor when not; the view renders the result.
+
+    With `Accept: application/graphql-response+json` it answers in that media type and refuses
+    bad documents with 400, as the GraphQL-over-HTTP spec recommends; with `application/json`
+    every GraphQL error stays at 200, which Apollo Client 4 needs."""
 
     websocket_adapter_class = TextFrames
     graphql_transport_ws_handler_class = CheckedConnection
@@ -98,11 +113,13 @@ class GraphQLApp(GraphQL[Context, None]):
         self,
         *args: Any,
         gate: DocumentGate,
+        plans: Plans | None,
         max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.gate = gate
+        self.plans = plans
         self.sockets = OpenSockets(max_sockets_per_caller)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
@@ -136,30 +153,73 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """The document the request names, as the gate admits it (trusted documents, the
-        safelist, Apollo's automatic persisted queries). A persisted query being registered is
-        remembered only once it has run: a document that does not parse or validate, or one sent
-        by a caller with no valid credentials, is never stored (anyone could fill the store)."""
+        """The pipeline: the document the request names, as the gate admits it; its plan, or
+        Strawberry's executor; an automatic persisted query being registered is remembered only
+        once it has run (a document that does not parse or validate, or one sent by a caller with
+        no valid credentials, is never stored: anyone could fill the store)."""
         try:
-            admitted = getattr(request.state, "graphql_admission", None)
-            if isinstance(admitted, Refused):
-                raise admitted
-            if not isinstance(admitted, Admitted):
-                admitted = await self.gate.admit(
-                    context,
-                    request_data.query,
-                    request_data.extensions,
-                    getattr(request_data, "document_id", None),
-                    request_data.operation_name,
-                )
+            admitted = await self.gate.admit(
+                context,
+                request_data.query,
+                request_data.extensions,
+                getattr(request_data, "document_id", None),
+                request_data.operation_name,
+            )
         except Refused as refusal:
             if refusal.status is not None:
                 sub_response.status_code = refusal.status
             return _error_result(refusal.message, refusal.code)
         request_data.query = admitted.query
+        plan = await self._plan(admitted, request_data.operation_name, context, request.method)
+        variables = plan.coerce(request_data.variables) if plan is not None else None
+        if plan is not None and variables is not None:
+            executor.set(COMPILED)
+            _BY_EXECUTOR[COMPILED].inc()
+            operation.set(plan.label)
+            context.cost = plan.cost
+            data, errors = await plan.execute(context, variables, request_data.extensions)
+            result = ExecutionResult(data=data, errors=_shown(errors, sub_response))
+        else:
+            # Everything a plan does not cover, invalid variables included: Strawberry's exact
+            # answer.
+            executor.set(STRAWBERRY)
+            _BY_EXECUTOR[STRAWBERRY].inc()
+            result = await self._strawberry(
+                request, request_adapter, sub_response, context, request_data
+            )
+        if admitted.register is not None and request_data.query and await _runs(result, context):
+            await self.gate.persisted_queries.put(admitted.register, request_data.query)
+        return result
+
+    async def _plan(
+        self, admitted: Admitted, operation_name: str | None, context: Context, method: str
+    ) -> Plan | None:
+        """The admitted document's plan, if it has one. A document seen for the first time from a
+        caller nobody knows is not planned: Strawberry parses it within its token budget."""
+        if self.plans is None or admitted.query is None:
+            return None
+        plan: Plan | None
+        if admitted.trusted:
+            plan = self.plans.plan_trusted(admitted.query, operation_name)
+        elif self.plans.known(admitted.query, operation_name) or await context.identified():
+            plan = self.plans.plan(admitted.query, operation_name)
+        else:
+            return None
+        if plan is None or (method != "POST" and plan.is_mutation):
+            return None  # a mutation over GET is refused by Strawberry's view
+        return plan
+
+    async def _strawberry(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         try:
-            result = await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, None, request_data
             )
         except HTTPException as refusal:
             # Strawberry refuses these in plain text; clients read errors from a JSON body.
@@ -180,9 +240,6 @@ class GraphQLApp(GraphQL[Context, None]):
                 # document errors, by the media type the client accepts.
                 sub_response.status_code = refusal.status_code
             return _error_result(refusal.reason, BAD_USER_INPUT)
-        if admitted.register is not None and request_data.query and await _runs(result, context):
-            await self.gate.persisted_queries.put(admitted.register, request_data.query)
-        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(
@@ -228,11 +285,6 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        handed_over = getattr(request.state, "graphql_context", None)
-        if isinstance(handed_over, Context) and isinstance(response, Response):
-            # The lean path looked at this request first: what it learnt of the caller stays.
-            handed_over.response = response
-            return handed_over
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
@@ -261,124 +313,16 @@ def graphiql_assets() -> Mount:
     return Mount("/graphiql", StaticFiles(directory=GRAPHIQL), name="graphiql")
 
 
-class GraphQLEndpoint:
-    """/graphql. A `POST` of `application/json` whose document is compiled takes the lean path:
-    one JSON decode, the plan, the same authentication and rate limit (in the resolvers), one JSON
-    encode. Everything else (GET, WebSockets, multipart, batches, a document seen for the first
-    time that cannot be compiled, invalid variables, a persisted query being registered) goes to
-    Strawberry's view, which answers exactly as before."""
-
-    def __init__(self, view: GraphQLApp, documents: CompiledDocuments | None) -> None:
-        self.view = view
-        self.documents = documents
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.documents is not None
-            and scope["type"] == "http"
-            and scope["method"] == "POST"
-            and _is_json(scope)
-        ):
-            request = Request(scope, receive)
-            body = await request.body()
-            if await self._lean(request, body, send):
-                return
-            receive = _replay(body, receive)
-        await self.view(scope, receive, send)
-
-    async def _lean(self, request: Request, body: bytes, send: Send) -> bool:
-        """Answer from a compiled plan; False (having sent nothing) when this is not for it."""
-        assert self.documents is not None
-        try:
-            data = jsoncodec.loads(body)
-        except ValueError:
-            return False
-        if type(data) is not dict:
-            return False
-        query, operation_name = data.get("query"), data.get("operationName")
-        variables, extensions = data.get("variables"), data.get("extensions")
-        if not (
-            (operation_name is None or type(operation_name) is str)
-            and (variables is None or type(variables) is dict)
-            and (extensions is None or type(extensions) is dict)
-        ):
-            return False
-        context = Context(
-            request=request, response=None, authenticator=request.app.state.authenticator
-        )
-        request.state.graphql_context = context  # for the view, should it answer instead
-        try:
-            admitted = await self.view.gate.admit(
-                context, query, extensions, data.get("documentId"), operation_name
-            )
-        except Refused as refusal:
-            request.state.graphql_admission = refusal  # the view answers it, once
-            return False
-        # Should the view answer instead, the document is not admitted (nor counted) twice.
-        request.state.graphql_admission = admitted
-        if admitted.query is None or admitted.register is not None:
-            return False  # no document, or an automatic persisted query being registered
-        plan: Plan | None
-        if admitted.trusted:
-            plan = self.documents.plan_trusted(admitted.query, operation_name)
-        elif self.documents.known(admitted.query, operation_name) or await context.identified():
-            plan = self.documents.plan(admitted.query, operation_name)
-        else:
-            return False  # a new document from a caller nobody knows: parsed on a budget
-        if not isinstance(plan, Plan):
-            return False
-        coerced = plan.coerce(variables)
-        if coerced is None:
-            return False
-        operation.set(plan.label)
-        context.cost = plan.cost
-        result, errors = await plan.execute(context, coerced, extensions)
-        response: dict[str, object] = {"data": result}
-        headers = []
-        if errors:
-            shown = [to_graphql_error(error) for error in errors]
-            response["errors"] = [error.formatted for error in shown]
-            retry_after = retry_after_of(shown)
-            if retry_after is not None:
-                headers.append((b"retry-after", str(retry_after).encode()))
-        accept = request.headers.get("accept", "")
-        media_type = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
-        encoded = jsoncodec.dumps(response)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(encoded)).encode()),
-                    (b"content-type", media_type.encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": encoded})
-        return True
-
-
-def _is_json(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            media_type: bytes = value.split(b";", 1)[0].strip().lower()
-            return media_type == b"application/json"
-    return False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, for the view; then the connection's own messages (a disconnect)."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
+def _shown(errors: list[GraphQLError], response: Response) -> list[GraphQLError] | None:
+    """A plan's field errors as clients see them (what ErrorCodes does on Strawberry's path),
+    Retry-After also as a header."""
+    if not errors:
+        return None
+    shown = [to_graphql_error(error) for error in errors]
+    retry_after = retry_after_of(shown)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return shown
 
 
 def graphql_app(
@@ -389,11 +333,22 @@ def graphql_app(
     compiled: bool = True,
     allowed_origins: Sequence[str] = ("*",),
     max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
-) -> GraphQLEndpoint:
+    schema: Schema | None = None,
+) -> GraphQLApp:
     """`allowed_origins`: pages on these origins may open a WebSocket, as CORS lets them call
-    over HTTP (CORS_ALLOW_ORIGINS); a frontend on its own domain gets its live updates."""
-    schema = build_schema()
-    view = GraphQLApp(
+    over HTTP (CORS_ALLOW_ORIGINS); a frontend on its own domain gets its live updates.
+    `compiled=False`: every document runs through Strawberry's executor."""
+    schema = build_schema() if schema is None else schema
+    plans = None
+    if compiled and compiles_for(schema):
+        plans = Plans(schema)
+    elif compiled:
+        logger.warning(
+            "GraphQL documents are not compiled: the schema's extensions (%s) are not those "
+            "the compiler reproduces",
+            ", ".join(getattr(e, "__name__", repr(e)) for e in schema.extensions),
+        )
+    return GraphQLApp(
         schema,
         allowed_origins=allowed_origins,
         gate=DocumentGate(
@@ -401,10 +356,10 @@ def graphql_app(
             PersistedQueries(shared),
             safelist,
         ),
+        plans=plans,
         max_sockets_per_caller=max_sockets_per_caller,
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
-    return GraphQLEndpoint(view, CompiledDocuments(schema) if compiled else None)

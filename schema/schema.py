@@ -6,7 +6,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import strawberry
 from cachetools import LRUCache
@@ -35,6 +34,7 @@ from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
 from schema.context import Context
 from schema.cost import find_operation, operation_cost
 from schema.errors import ErrorCodes, from_service_error
+from schema.execution.private import graphql_schema, provided_operation_name
 from schema.scalars import SCALARS
 from schema.types import (
     Account,
@@ -71,6 +71,9 @@ class SafeParserCache(ParserCache):
     extensions see the result, so ErrorCodes would never give them a code. On a syntax error
     it steps aside and lets Strawberry parse and report the document the ordinary way."""
 
+    def __init__(self, maxsize: int = CACHE_SIZE) -> None:
+        super().__init__(maxsize=maxsize)
+
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         with contextlib.suppress(GraphQLError):
@@ -97,7 +100,7 @@ class TextValidationCache(SchemaExtension):
         if context.query is not None and document is not None:
             rules = tuple(context.validation_rules)
             context.pre_execution_errors = validated(
-                context.schema._schema, context.query, document, rules
+                graphql_schema(context.schema), context.query, document, rules
             )
         yield
 
@@ -112,7 +115,7 @@ class OperationNameRequired(SchemaExtension):
         document = context.graphql_document
         if (
             # `operation_name` falls back to the first operation's; this is what was sent.
-            context._provided_operation_name is None
+            provided_operation_name(context) is None
             and not context.pre_execution_errors
             and document is not None
             and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
@@ -286,21 +289,31 @@ LIMIT_RULES: list[type[ASTValidationRule]] = [
 ]
 
 
+class LimitRules(AddValidationRules):
+    """The depth and alias limits, as validation rules."""
+
+    def __init__(self) -> None:
+        super().__init__(LIMIT_RULES)
+
+
+# In order; schema/execution/cache.py's COMPILES_FOR names the same.
+EXTENSIONS = (
+    ErrorCodes,
+    LimitRules,
+    CallerTokenLimit,
+    SafeParserCache,
+    TextValidationCache,
+    OperationNameRequired,
+    OperationCost,
+)
+
+
 def build_schema() -> Schema:
-    extensions: list[Any] = [
-        ErrorCodes,
-        lambda: AddValidationRules(LIMIT_RULES),
-        CallerTokenLimit,
-        lambda: SafeParserCache(maxsize=CACHE_SIZE),
-        TextValidationCache,
-        OperationNameRequired,
-        OperationCost,
-    ]
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions,
+        extensions=list(EXTENSIONS),
         config=StrawberryConfig(scalar_map=SCALARS),
     )
 

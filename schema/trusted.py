@@ -22,6 +22,7 @@ from db.rows import DocumentRow
 from resolvers.documents import Safelist, TrustedDocuments, may_run_untrusted, sha256_of
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT
+from schema.execution.private import graphql_schema
 from schema.persisted import PersistedQueries
 from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema, validated
 
@@ -139,7 +140,7 @@ def _check(body: str, schema: Schema, rules: tuple[object, ...]) -> tuple[str, s
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) != 1:
         return f"a trusted document holds one operation, this one {len(operations)}"
-    errors = validated(schema._schema, body, document, rules)  # type: ignore[arg-type]
+    errors = validated(graphql_schema(schema), body, document, rules)  # type: ignore[arg-type]
     if errors:
         return errors[0].message
     operation = operations[0]

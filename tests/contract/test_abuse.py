@@ -264,7 +264,7 @@ async def test_a_new_document_is_validated_once(
 
     # Wherever a path may call it from (the compiler imported it once too).
     monkeypatch.setattr("schema.schema.validate_document", counting)
-    monkeypatch.setattr("schema.compiled.validate_document", counting, raising=False)
+    monkeypatch.setattr("schema.execution.cache.validate_document", counting, raising=False)
     fresh = f"# {uuid.uuid4()}\n{query}"
     for _ in range(3):
         assert (await graphql(client, fresh, world.keys["alice"])).status_code == 200

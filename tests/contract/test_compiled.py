@@ -13,6 +13,7 @@ times `normalise` replaces by their order of appearance; a delete goes to a twin
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,9 +28,11 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
+from prometheus_client import REGISTRY
 
 from db.engine import use_engine
-from schema.compiled import Plan
+from schema.context import Context
+from schema.execution.plan import Plan
 from schema.schema import MAX_ALIASES, build_schema
 from tests.support.apps import AppFactory, http_client
 from tests.support.world import World, build_world
@@ -114,7 +117,7 @@ def twins(app_for: AppFactory) -> Iterator[Twins]:
             use_engine(compiled.state.engine)
             return await build_world()
 
-        plans = compiled.state.graphql.documents.plan
+        plans = compiled.state.graphql.plans.plan
         yield Twins(portal, clients[0], clients[1], plans, portal.call(world))
 
 
@@ -394,3 +397,61 @@ def test_generated_documents(twins: Twins) -> None:
 
 def test_generated_invalid_documents(twins: Twins) -> None:
     assert _generated(twins, Mode.NEGATIVE)() == 0  # each has one violation: never compiled
+
+
+# One pipeline, two executors ----------------------------------------------------------------
+
+
+def test_both_executors_give_resolvers_the_same_context(
+    twins: Twins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resolver that sets a response header works whichever executor runs it."""
+    seen: list[tuple[str, ...]] = []
+    authenticate = Context.caller
+
+    async def caller(self: Context) -> Any:
+        assert self.response is not None
+        seen.append((type(self).__name__, *sorted(vars(self)), type(self.response).__name__))
+        self.response.headers["x-seen-by"] = "resolver"
+        return await authenticate(self)
+
+    monkeypatch.setattr(Context, "caller", caller)
+    query = "mutation { createChat { chat { title } } }"
+
+    async def both() -> list[tuple[int, str | None]]:
+        answers = []
+        for client in (twins.compiled, twins.standard):
+            response = await client.post(
+                "/graphql", json={"query": query}, headers={"x-api-key": twins.world.keys["alice"]}
+            )
+            answers.append((response.status_code, response.headers.get("x-seen-by")))
+        return answers
+
+    assert twins.portal.call(both) == [(200, "resolver"), (200, "resolver")]
+    assert isinstance(twins.plans(query, None), Plan)  # the first answer was the plan's
+    assert len(seen) == 2
+    assert seen[0] == seen[1]
+
+
+def test_the_access_line_and_the_metrics_name_the_executor(
+    twins: Twins, caplog: pytest.LogCaptureFixture
+) -> None:
+    def executions(executor: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "chats_api_graphql_executions_total", {"executor": executor}
+        )
+        return value or 0.0
+
+    before = {name: executions(name) for name in ("compiled", "strawberry")}
+    caplog.set_level(logging.INFO, logger="chats_api.access")
+    twins.same({"query": "{ viewer { account { name } } }"}, compiled=True)
+    twins.same({"query": "{ __schema { queryType { name } } }"}, compiled=False)
+    lines = [r for r in caplog.records if r.name == "chats_api.access"]
+    assert [getattr(r, "executor", None) for r in lines] == [
+        "compiled",  # the compiled app, then the one that never compiles
+        "strawberry",
+        "strawberry",  # introspection is not compiled
+        "strawberry",
+    ]
+    assert executions("compiled") - before["compiled"] == 1
+    assert executions("strawberry") - before["strawberry"] == 3

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from strawberry.types.arguments import convert_argument
 from strawberry.types.field import StrawberryField
 
-from schema.compiled import Plan, _converter, _direct_call
+from schema.execution.coercion import argument_converter, direct_call
+from schema.execution.plan import Plan
 from schema.schema import build_schema
 
 SCHEMA = build_schema()
@@ -31,7 +32,7 @@ ROOTS = [
     ("root", "name", "field_def"), ROOTS, ids=[f"{r}.{n}" for r, n, _ in ROOTS]
 )
 def test_every_root_resolver_is_called_directly(root: str, name: str, field_def: Any) -> None:
-    assert _direct_call(SCHEMA, field_def) is not None
+    assert direct_call(SCHEMA, field_def) is not None
 
 
 def _arguments() -> list[Any]:
@@ -68,7 +69,7 @@ def test_planned_conversion_equals_strawberrys(index: int, raw: Any) -> None:
     if not isinstance(raw, dict) and _takes_object(argument.type) and raw is not None:
         raw = {}
     expected = convert_argument(raw, argument.type, registry, config)
-    planned = _converter(argument.type, registry, config)(raw)
+    planned = argument_converter(argument.type, registry, config)(raw)
     assert type(planned) is type(expected)
     assert planned == expected
 

@@ -43,10 +43,14 @@ from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
+# Strawberry's `info` for resolvers; built by `resolve_info` below.
+ResolveInfo = _OperationContextAwareGraphQLResolveInfo
+
 __all__ = [
     "FieldDetails",
     "FragmentDetails",
     "GraphQLVariableSignature",
+    "ResolveInfo",
     "VariableValueSource",
     "VariableValues",
     "collect_fields",
@@ -92,7 +96,7 @@ def resolve_info(
 ) -> Any:
     """The `info` graphql-core would give a root field's resolver under Strawberry (no root
     value, no abort signal, no async helpers)."""
-    return _OperationContextAwareGraphQLResolveInfo(
+    return ResolveInfo(
         field_nodes[0].name.value,
         field_nodes,
         return_type,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from strawberry.extensions import MaskErrors
@@ -12,7 +13,7 @@ from schema.http import graphql_app
 from schema.schema import EXTENSIONS, Mutation, Query, Schema, Subscription
 
 
-def schema_with(extensions: list[object]) -> Schema:
+def schema_with(extensions: list[Any]) -> Schema:
     return Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
 
 
@@ -28,7 +29,7 @@ def test_the_service_schema_is_compiled(caplog: pytest.LogCaptureFixture) -> Non
     ids=["one more", "one fewer", "another order"],
 )
 def test_other_extensions_turn_compilation_off_with_one_line(
-    extensions: list[object], caplog: pytest.LogCaptureFixture
+    extensions: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="chats_api"):
         app = graphql_app(schema=schema_with(extensions))

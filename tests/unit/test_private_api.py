@@ -63,7 +63,7 @@ def test_records_have_the_fields_read(named_tuple: Any, fields: tuple[str, ...])
 
 def test_resolve_info_is_built_from_the_fifteen_fields_in_order() -> None:
     """`private.resolve_info` passes them by position."""
-    info_class = private._OperationContextAwareGraphQLResolveInfo
+    info_class = private.ResolveInfo
     assert parameters(info_class) == [
         "field_name",
         "field_nodes",

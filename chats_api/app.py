@@ -31,6 +31,7 @@ from db.shared import SharedState
 from resolvers.auth import Authenticator
 from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError
+from resolvers.persisted import PersistedQueries
 from resolvers.tokens import IssuerKeys, TokenPolicy, TokenVerifier
 from rest import accounts as rest_accounts
 from rest import chats as rest_chats
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await issuer.close()
 
     graphql = graphql_app(
-        shared,
+        persisted=PersistedQueries(shared),
         documents=documents,
         safelist=Safelist(settings.graphql_safelist),
         compiled=settings.graphql_compiled,

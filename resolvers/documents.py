@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from db import queries
 from db.errors import DatabaseError
-from db.rows import DocumentRow
+from db.rows import DocumentRow as DocumentRow  # what a manifest's reader builds to publish
 from resolvers.clock import now
 from resolvers.models import Caller
 

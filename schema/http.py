@@ -29,14 +29,13 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from chats_api import jsoncodec
 from chats_api.logs import executor, logger, operation
-from db.shared import SharedState
 from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError
+from resolvers.persisted import PersistedQueries
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.execution.cache import Plans, compiles_for
 from schema.execution.plan import Plan
-from schema.persisted import PersistedQueries
 from schema.schema import Schema, build_schema
 from schema.sockets import CheckedConnection, OpenSockets
 from schema.trusted import Admitted, DocumentGate, Refused
@@ -326,8 +325,8 @@ def _shown(errors: list[GraphQLError], response: Response) -> list[GraphQLError]
 
 
 def graphql_app(
-    shared: SharedState | None = None,
     *,
+    persisted: PersistedQueries | None = None,
     documents: TrustedDocuments | None = None,
     safelist: Safelist = Safelist.off,
     compiled: bool = True,
@@ -353,7 +352,7 @@ def graphql_app(
         allowed_origins=allowed_origins,
         gate=DocumentGate(
             TrustedDocuments() if documents is None else documents,
-            PersistedQueries(shared),
+            PersistedQueries() if persisted is None else persisted,
             safelist,
         ),
         plans=plans,

@@ -18,12 +18,17 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from prometheus_client import Counter
 from strawberry.types.execution import ExecutionContext
 
-from db.rows import DocumentRow
-from resolvers.documents import Safelist, TrustedDocuments, may_run_untrusted, sha256_of
+from resolvers.documents import (
+    DocumentRow,
+    Safelist,
+    TrustedDocuments,
+    may_run_untrusted,
+    sha256_of,
+)
+from resolvers.persisted import PersistedQueries
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT
 from schema.execution.private import graphql_schema
-from schema.persisted import PersistedQueries
 from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema, validated
 
 logger = logging.getLogger("chats_api.documents")

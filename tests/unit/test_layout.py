@@ -45,3 +45,21 @@ def test_no_other_installed_distribution_provides_our_names() -> None:
         if distribution.metadata["Name"] != "chats-api"
     }
     assert {name: found for name, found in clashes.items() if found} == {}
+
+
+def test_every_module_of_chats_api_has_its_layer() -> None:
+    """The layers contract names each module of `chats_api`: a new one must be given its place
+    (the package is both the top of the house, the app, and the bottom, the logs)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    [layers] = [
+        contract["layers"]
+        for contract in project["tool"]["importlinter"]["contracts"]
+        if contract["type"] == "layers"
+    ]
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    modules = {
+        f"chats_api.{path.stem}"
+        for path in (REPO / "chats_api").glob("*.py")
+        if path.stem != "__init__"
+    }
+    assert modules - named == set()

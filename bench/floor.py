@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from uuid_utils.compat import uuid7
 
-from db.engine import keep_session
+from db.postgres import keep_session
 
 CREATE = """
 WITH k AS (

@@ -16,16 +16,14 @@ from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
 from chats_api.protocol import GuardedHttpToolsProtocol
 from chats_api.settings import Settings
 from db.engine import (
-    LazyPostgresEngine,
     ServiceEngine,
-    TidySQLiteEngine,
     close_engine,
     create_engine,
-    enable_wal,
     sqlite_path,
     use_engine,
 )
 from db.errors import DatabaseError
+from db.sqlite import enable_wal
 from resolvers import admin, documents, identities
 from resolvers.errors import ServiceError
 
@@ -122,7 +120,7 @@ async def _migrate(settings: Settings) -> None:
         result = await run_forwards(app_name="all")
     finally:
         engine = engine_finder()
-        if isinstance(engine, TidySQLiteEngine | LazyPostgresEngine):
+        if isinstance(engine, ServiceEngine):
             await close_engine(engine)  # SQLite's connection has a thread of its own
     if not result.success:
         raise SystemExit(f"chats-api: migration failed: {result.message}")

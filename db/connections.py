@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from typing import Any
 
 import asyncpg
@@ -34,57 +33,19 @@ def idle_after(error: BaseException) -> bool:
     )
 
 
-class FairGate:
-    """First come, first served turns at the pool, one per connection it may hold.
-
-    asyncpg's pool hands connections out through an asyncio queue, which is not fair under load: a
-    waiter woken for a released connection often finds it taken by a request that just arrived,
-    and goes back to the end of the line. With more requests than connections, some wait many
-    turns and the latency's tail grows (p99 at 64 connections was 5x its median). Here a released
-    turn goes straight to the oldest waiter, so every request waits about as long as the others.
-    """
-
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, turns: int) -> None:
-        self._free = turns
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    async def __aenter__(self) -> None:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed a turn just as it was cancelled: not ours to keep
-            elif waiter in self._waiters:  # a release may have passed it over already
-                self._waiters.remove(waiter)
-            raise
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
-
-
 class PooledConnection:
     """A pool connection for one use, released or terminated as its state allows; with `gate`,
     connections are handed out in the order they were asked for. (A class rather than a
-    generator-based context manager: it runs on every query.)"""
+    generator-based context manager: it runs on every query.)
+
+    The gate is an `asyncio.Semaphore` of the pool's size: first come, first served, none lost
+    to a cancelled waiter (`tests/unit/test_pool_gate.py`). asyncpg's pool alone is not fair
+    under load: a waiter woken for a released connection often finds it taken by a request that
+    just arrived, and the latency's tail grows (`bench/README.md`, "The pool's gate")."""
 
     __slots__ = ("_connection", "_gate", "_pool")
 
-    def __init__(self, pool: asyncpg.Pool, gate: FairGate | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, gate: asyncio.Semaphore | None = None) -> None:
         self._pool = pool
         self._gate = gate
         self._connection: Any = None
@@ -129,10 +90,10 @@ class ServiceTransaction(PostgresTransaction):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._turn: FairGate | None = None
+        self._turn: asyncio.Semaphore | None = None
 
     async def get_connection(self) -> Any:
-        gate: FairGate | None = getattr(self.engine, "gate", None)
+        gate: asyncio.Semaphore | None = getattr(self.engine, "gate", None)
         if gate is not None and self.engine.pool:
             await gate.__aenter__()
             self._turn = gate

@@ -11,12 +11,9 @@ from typing import Any
 from uuid import UUID
 
 from piccolo.columns.combination import Or, Where
-from piccolo.engine.postgres import PostgresEngine
 
 from db import events as events_module
-from db.connections import PooledConnection
 from db.engine import (
-    TidySQLiteEngine,
     background_query,
     current_engine,
     query,
@@ -298,31 +295,6 @@ async def _select_chat(chat_id: UUID) -> ChatRow | None:
     return ChatRow(**row) if row else None
 
 
-# The chat's foreign key to its session is checked at the end of the statement, when the session
-# row written by the CTE exists.
-_CREATE_ON_POSTGRES = """
-WITH session AS (
-    INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES ($1, $2, $3, $4)
-)
-INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
-VALUES ($5, $1, $2, $6, $4, $4)
-"""
-# With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
-_CREATE_AND_NOTIFY_ON_POSTGRES = (
-    _CREATE_ON_POSTGRES + f"RETURNING pg_notify('{events_module.CHANNEL}', $7)\n"
-)
-
-
-# Values go through the sqlite3 adapters Piccolo registers: stored as Piccolo stores them.
-_INSERT_SESSION_ON_SQLITE = (
-    "INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES (?, ?, ?, ?)"
-)
-_INSERT_CHAT_ON_SQLITE = (
-    "INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
 @retry_transient
 @query
 async def insert_session_and_chat(
@@ -344,47 +316,8 @@ async def insert_session_and_chat(
         created_at=now,
         updated_at=now,
     )
-    engine = current_engine()
-    event = events_module.encode("CREATED", row)
-    if isinstance(engine, PostgresEngine) and engine.pool is not None:
-        # The hot path: one statement, so one round trip and atomic by itself.
-        async with PooledConnection(engine.pool, engine.gate) as connection:
-            if engine.hub.notifies_in_transaction:
-                await connection.execute(
-                    _CREATE_AND_NOTIFY_ON_POSTGRES,
-                    *(session_id, account_id, artist_id, now, chat_id, title, event),
-                )
-                return row
-            await connection.execute(
-                _CREATE_ON_POSTGRES, session_id, account_id, artist_id, now, chat_id, title
-            )
-        await engine.hub.publish([event])
-        return row
-    if isinstance(engine, TidySQLiteEngine):
-        # The same two rows, in one trip to SQLite's thread.
-        await engine.write_atomically(
-            [
-                (_INSERT_SESSION_ON_SQLITE, (session_id, account_id, artist_id, now)),
-                (_INSERT_CHAT_ON_SQLITE, (chat_id, session_id, account_id, title, now, now)),
-            ]
-        )
-        await engine.hub.publish([event])
-        return row
-    async with _writing() as events:
-        await Session.insert(
-            Session(id=session_id, account=account_id, artist=artist_id, created_at=now)
-        )
-        await Chat.insert(
-            Chat(
-                id=chat_id,
-                session=session_id,
-                account=account_id,
-                title=title,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        events.append(event)
+    # Each engine's own one-trip write: both rows, and the event.
+    await current_engine().create_chat(row, events_module.encode("CREATED", row))
     return row
 
 

@@ -66,5 +66,5 @@ def iso_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a `Z`, the same text on every engine and protocol."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    # isoformat is several times faster than strftime, and this runs for every chat answered.
+    # isoformat rather than strftime: cheaper, and this runs for every chat answered.
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from db.engine import TidySQLiteEngine, create_engine, write_transaction
+from db.engine import create_engine, write_transaction
+from db.sqlite import TidySQLiteEngine
 from tests.support.api import Api
 from tests.support.apps import AppFactory, http_client, make_api
 from tests.support.databases import Database, lingering_sqlite_threads

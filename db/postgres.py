@@ -1,0 +1,83 @@
+"""PostgreSQL through asyncpg: Piccolo's engine with the service's pool, deadline and events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from db.connections import DatabaseHealth, PooledConnection, ServiceTransaction
+from db.events import CHANNEL, EventHub
+from db.rows import ChatRow
+
+# The chat's foreign key to its session is checked at the end of the statement, when the session
+# row written by the CTE exists.
+_CREATE = """
+WITH session AS (
+    INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES ($1, $2, $3, $4)
+)
+INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
+VALUES ($5, $1, $2, $6, $4, $4)
+"""
+# With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
+_CREATE_AND_NOTIFY = _CREATE + f"RETURNING pg_notify('{CHANNEL}', $7)\n"
+
+
+class LazyPostgresEngine(PostgresEngine):
+    """A PostgresEngine that does not connect when constructed, and carries the service's state
+    for its database: the query deadline and the hub of chat events.
+
+    Piccolo's engines check the server version from `__init__`, which means importing
+    `piccolo_conf` opens a connection. The pool is opened by the app's lifespan instead.
+    """
+
+    __slots__ = ("deadline", "gate", "health", "hub")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # How long one query function may take, pool wait and reconnection included, before the
+        # database counts as unavailable; a silent network would otherwise hold a request (and a
+        # pool connection) forever. Set by `open_engine`.
+        self.deadline: float | None = None
+        # Turns at the pool, in order of arrival (one per connection); set by `open_engine`.
+        self.gate: asyncio.Semaphore | None = None
+        self.hub = EventHub()
+        self.health = DatabaseHealth()
+
+    async def check_version(self) -> None:
+        return None
+
+    def transaction(self, allow_nested: bool = True) -> ServiceTransaction:
+        return ServiceTransaction(engine=self, allow_nested=allow_nested)
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        # Piccolo's, with a connection whose use was cut short terminated, never reused.
+        if not self.pool:
+            raise ValueError("A pool isn't currently running.")
+        async with PooledConnection(self.pool, self.gate) as connection:
+            return await connection.fetch(query, *(args or ()))
+
+    async def create_chat(self, chat: ChatRow, event: str) -> None:
+        """The chat and its session in one statement (one round trip, atomic by itself), and its
+        event: in the statement when NOTIFY carries events, else published after it."""
+        if not self.pool:
+            raise ValueError("A pool isn't currently running.")
+        args = (chat.session_id, chat.account_id, chat.artist_id, chat.created_at, chat.id)
+        async with PooledConnection(self.pool, self.gate) as connection:
+            if self.hub.notifies_in_transaction:
+                await connection.execute(_CREATE_AND_NOTIFY, *args, chat.title, event)
+                return
+            await connection.execute(_CREATE, *args, chat.title)
+        await self.hub.publish([event])
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Released pool connections skip asyncpg's RESET ALL / UNLISTEN * / CLOSE ALL round trip.
+
+    The service never changes session state (no SET, LISTEN, advisory locks or cursors on pooled
+    connections: the rule that also keeps it safe behind a transaction pooler), so there is nothing
+    to reset; asyncpg still ends any transaction left open before this is called.
+    """

@@ -1,6 +1,6 @@
-"""The docs name files that exist: every relative link in a Markdown page, every file path written in
-backticks in one, and every repository path a Python comment or docstring names. A file that moves
-fails here instead of leaving a page or a comment pointing nowhere."""
+"""The docs name files that exist: every relative link in a Markdown page, every file path written
+in backticks in one, and every repository path a Python comment or docstring names. A file that
+moves fails here instead of leaving a page or a comment pointing nowhere."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_the_checks_see_what_they_check() -> None:
     """The patterns find the names the pages and sources really use (a regex that matched nothing
     would pass every page)."""
     assert {"README.md", "schema/README.md", "bench/README.md"} <= set(PAGES)
-    assert is_path("schema/http.py") and is_path("http.py") and is_path("bench/postgraphile")
+    assert all(map(is_path, ["schema/http.py", "http.py", "bench/postgraphile"]))
     assert not any(map(is_path, ["application/json", "100/second", "/api/chats", "GET"]))
     assert "schema/execution/private.py" in SOURCE_PATH.findall(
         (REPO / "tests/unit/test_private_api.py").read_text()

@@ -1,6 +1,6 @@
-"""Every query the service runs. Each returns the records of `db.rows` (`ChatRow`, typed dicts) or
-plain values, and raises only `db.errors` types (or an unexpected exception, which the caller treats
-as a bug)."""
+"""Every query the service runs. Each returns the records of `db.rows` (the `ChatRow` dataclass,
+or a typed dict for keys, accounts, identities and documents) or plain values, and raises only
+`db.errors` types (or an unexpected exception, which the caller treats as a bug)."""
 
 from __future__ import annotations
 

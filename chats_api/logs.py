@@ -34,7 +34,6 @@ access = logging.getLogger("chats_api.access")
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "color_message",
-    "request_id",
 }
 
 
@@ -53,9 +52,11 @@ class JSONFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        extra = record.__dict__
-        # In the record's order: the caller's fields as it gave them.
-        line.update((key, extra[key]) for key in extra if key not in _STANDARD)
+        line.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and key != "request_id"
+        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return jsoncodec.dumps(line).decode()
@@ -73,11 +74,7 @@ def access_line(
         fields["executor"] = executor
     fields["status"] = status
     fields["duration_ms"] = round(1000 * seconds, 3)
-    # A record made and handed to the handlers as `access.info` would, without its walk up the
-    # stack for the caller's file and line, which the line does not show (once per request).
-    access.handle(
-        access.makeRecord(access.name, logging.INFO, "", 0, "request", (), None, None, fields)
-    )
+    access.info("request", extra=fields)
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -91,9 +88,6 @@ class StderrHandler(logging.StreamHandler[TextIO]):
     @stream.setter
     def stream(self, _: object) -> None:
         pass
-
-    def flush(self) -> None:
-        """Nothing to do: `sys.stderr` is line-buffered, so each line is out once written."""
 
 
 def configure_logging(level: str) -> None:

@@ -131,24 +131,16 @@ class GraphQLApp(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """The request's operation, and the trusted document's id it names (`documentId`).
-
-        A `POST` of one well-formed JSON operation (what every client sends) is read here, with
-        one decode; anything else is Strawberry's to read, and to refuse in its own words."""
-        if request.method == "POST" and _media_type(request.content_type) == "application/json":
-            data = self.parse_json(await request.get_body())
-            if isinstance(data, dict) and _well_formed(data):
-                return RequestData(
-                    query=data.get("query"),
-                    variables=data.get("variables"),
-                    operation_name=data.get("operationName"),
-                    extensions=data.get("extensions"),
-                    document_id=data.get("documentId"),
-                )
+        """Strawberry's, and the trusted document's id the request names (`documentId`)."""
         data = await super().parse_http_body(request)
         if not isinstance(data, GraphQLRequestData):
             return data
-        document_id = request.query_params.get("documentId") if request.method == "GET" else None
+        if request.method == "GET":
+            document_id: object = request.query_params.get("documentId")
+        else:
+            body = await request.get_body()
+            raw = self.parse_json(body) if b'"documentId"' in body else None
+            document_id = raw.get("documentId") if isinstance(raw, dict) else None
         return RequestData(**vars(data), document_id=document_id)
 
     async def execute_single(
@@ -308,21 +300,6 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": exc.message}) from exc
         unset: UnsetType = UNSET
         return unset
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").partition(";")[0].strip()
-
-
-def _well_formed(data: dict[str, Any]) -> bool:
-    """What Strawberry's reader accepts: a string query and object variables and extensions,
-    each optional; and a string operation name (Strawberry refuses any other later)."""
-    return (
-        isinstance(data.get("query"), str | None)
-        and isinstance(data.get("operationName"), str | None)
-        and isinstance(data.get("variables"), dict | None)
-        and isinstance(data.get("extensions"), dict | None)
-    )
 
 
 async def _runs(result: ExecutionResult, context: Context) -> bool:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from chats_api import jsoncodec
@@ -30,10 +30,12 @@ executor: ContextVar[str] = ContextVar("executor", default="")
 logger = logging.getLogger("chats_api")
 access = logging.getLogger("chats_api.access")
 
-# Record attributes that are not the caller's extra fields (uvicorn adds a coloured copy).
+# Record attributes that are not the caller's extra fields (uvicorn adds a coloured copy; the
+# request id has its own place in the line).
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "color_message",
+    "request_id",
 }
 
 
@@ -44,19 +46,34 @@ class RequestIdFilter(logging.Filter):
 
 
 class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, milliseconds), level, logger, request id, message,
+    then the record's extra fields. Written for every request (the access line): the time's
+    date and seconds are formatted once a second, which is most of what a line costs."""
+
+    _second = -1
+    _prefix = ""
+
+    def _time(self, created: float) -> str:
+        """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, rounded
+        to the microsecond first as it is."""
+        second = int(created)
+        microseconds = round((created - second) * 1_000_000)
+        if microseconds >= 1_000_000:
+            second, microseconds = second + 1, microseconds - 1_000_000
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{microseconds // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        line.update(
-            (key, value)
-            for key, value in record.__dict__.items()
-            if key not in _STANDARD and key != "request_id"
-        )
+        line.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return jsoncodec.dumps(line).decode()
@@ -74,7 +91,11 @@ def access_line(
         fields["executor"] = executor
     fields["status"] = status
     fields["duration_ms"] = round(1000 * seconds, 3)
-    access.info("request", extra=fields)
+    # Made and handled as `access.info` would, less its search of the stack for the caller's
+    # file and line, which the line does not show (a fifth of its cost, on every request).
+    access.handle(
+        access.makeRecord(access.name, logging.INFO, "", 0, "request", (), None, extra=fields)
+    )
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):

@@ -131,7 +131,11 @@ class ServiceTransaction(PostgresTransaction):
 
 class DatabaseHealth:
     """An outage is logged as its transitions: unreachable, then back after N s with the number of
-    queries refused in between; each refused request keeps its own access line (503)."""
+    queries refused in between; each refused request keeps its own access line (503).
+
+    Only a query begun after the outage's first failure ends it: one already under way (its answer
+    on the wire when the connection was cut) says nothing of the database now, and would split
+    one outage into two in the log."""
 
     def __init__(self) -> None:
         self._down_since: float | None = None
@@ -143,8 +147,9 @@ class DatabaseHealth:
             self._down_since = time.monotonic()
             logger.warning("database unreachable (%s)", type(error).__name__)
 
-    def succeeded(self) -> None:
-        if self._down_since is not None:
+    def succeeded(self, started: float) -> None:
+        """A query begun at `started` (`time.monotonic()`) was answered."""
+        if self._down_since is not None and started >= self._down_since:
             logger.warning(
                 "database back after %.1f s (%d queries refused meanwhile)",
                 time.monotonic() - self._down_since,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from typing import Any, ParamSpec, TypeVar, cast
@@ -89,6 +90,7 @@ def query(func: Callable[P, Awaitable[T]], *, observed: bool = True) -> Callable
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         engine = current_engine()
+        started = time.monotonic()
         try:
             async with asyncio.timeout(engine.deadline):
                 result = await func(*args, **kwargs)
@@ -100,7 +102,7 @@ def query(func: Callable[P, Awaitable[T]], *, observed: bool = True) -> Callable
                 raise
             raise translated from exc
         if observed:
-            engine.health.succeeded()
+            engine.health.succeeded(started)
         return result
 
     return wrapper

@@ -82,6 +82,7 @@ async def service_behind_proxy(database: Database, tmp_path: Path) -> AsyncItera
             start_server, database, "--workers", "2", env=env, output=output
         )
         try:
+            await workers_started(log, 2)
             yield ProxiedService(base, log, key, observer, proxy)
             proxy.heal()
             proxy.delay = 0
@@ -92,6 +93,16 @@ async def service_behind_proxy(database: Database, tmp_path: Path) -> AsyncItera
                 process.kill()
                 process.wait()
             await proxy.stop()
+
+
+async def workers_started(log: Path, workers: int) -> None:
+    """Every worker has started, not only the first to answer: a worker still starting when the
+    fault begins fails its start-up, and uvicorn then stops the whole server (a finding of its own,
+    not the fault under test)."""
+    deadline = time.monotonic() + 30
+    while (await asyncio.to_thread(log.read_text)).count("Application startup complete") < workers:
+        assert time.monotonic() < deadline, "the workers did not all start"
+        await asyncio.sleep(0.05)
 
 
 Fault = Callable[[], Awaitable[None]]
@@ -341,8 +352,13 @@ async def test_sigterm_during_a_partition_that_never_heals(
         "EVENTS_DATABASE_URL": proxied,
         "DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT),
     }
-    process, base = await asyncio.to_thread(start_server, database, "--workers", "2", env=env)
+    log = tmp_path / "server.log"
+    with log.open("w") as output:
+        process, base = await asyncio.to_thread(
+            start_server, database, "--workers", "2", env=env, output=output
+        )
     try:
+        await workers_started(log, 2)
         workers = _children(process.pid)
         assert len(workers) >= 2
         async with Load(base, key) as load:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.databases import Database, run_cli
+from tests.support.databases import Database
 from tests.support.servers import serving
 from tests.support.world import World
 from tests.support.ws import GraphQLSocket, graphql_socket
@@ -21,20 +21,16 @@ from tests.support.ws import GraphQLSocket, graphql_socket
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-def provision(database: Database) -> dict[str, str]:
-    """Alice and Carol share an organization; Dave is an outsider."""
-
-    def cli(*args: str) -> str:
-        result = run_cli(args, database.url)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
-
-    ids = {name: cli("accounts", "create", "--name", name) for name in ("alice", "carol", "dave")}
-    org = cli("accounts", "create", "--name", "label", "--kind", "organization")
-    for member in ("alice", "carol"):
-        cli("orgs", "add-member", "--org", org, "--account", ids[member])
-    keys = {f"{name}-key": cli("keys", "create", "--account", ids[name]) for name in ids}
-    return {**ids, **keys}
+@pytest.fixture
+def people(world: World) -> dict[str, str]:
+    """Alice and Carol share an organization; Dave is an outsider: ids and keys from the world of
+    accounts, made through the resolvers in the test's own process (nine `chats-api` processes
+    fewer a test; the command line has tests of its own)."""
+    names = ("alice", "carol", "dave")
+    return {
+        **{name: str(getattr(world, name)) for name in names},
+        **{f"{name}-key": world.keys[name] for name in names},
+    }
 
 
 @pytest.fixture
@@ -57,9 +53,8 @@ async def subscribed(socket: GraphQLSocket, key: str, account: str | None = None
 
 
 async def test_events_reach_subscribers_in_another_process(
-    database: Database, two_servers: tuple[str, str]
+    database: Database, two_servers: tuple[str, str], people: dict[str, str]
 ) -> None:
-    people = provision(database)
     listening, writing = two_servers
     async with (
         graphql_socket(listening) as own,
@@ -117,8 +112,7 @@ async def test_connection_without_a_valid_key_is_refused(
     assert closed.value.rcvd.code == 4403
 
 
-async def test_bearer_key_in_connection_params(database: Database) -> None:
-    people = provision(database)
+async def test_bearer_key_in_connection_params(database: Database, people: dict[str, str]) -> None:
     with serving(database) as base:
         async with graphql_socket(base) as socket:
             ack = await socket.init({"Authorization": f"Bearer {people['alice-key']}"})
@@ -126,9 +120,8 @@ async def test_bearer_key_in_connection_params(database: Database) -> None:
 
 
 async def test_subscribing_to_a_foreign_account_is_forbidden(
-    database: Database, events_env: dict[str, str]
+    database: Database, events_env: dict[str, str], people: dict[str, str]
 ) -> None:
-    people = provision(database)
     with serving(database, env=events_env) as base:
         async with graphql_socket(base) as socket:
             await subscribed(socket, people["dave-key"], account=people["alice"])
@@ -141,8 +134,9 @@ async def test_subscribing_to_a_foreign_account_is_forbidden(
     assert error["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_subscriptions_per_connection_are_bounded(database: Database) -> None:
-    people = provision(database)
+async def test_subscriptions_per_connection_are_bounded(
+    database: Database, people: dict[str, str]
+) -> None:
     with serving(database) as base:
         async with graphql_socket(base) as socket:
             assert await socket.init({"x-api-key": people["alice-key"]}) == {
@@ -178,11 +172,10 @@ async def first_event(
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_losing_the_listen_connection_ends_the_stream_with_an_error(
-    database: Database,
+    database: Database, people: dict[str, str]
 ) -> None:
     """A subscriber must not go deaf when its worker's LISTEN connection dies (a database
     restart, a failover): its stream ends with SERVICE_UNAVAILABLE, and subscribing again works."""
-    people = provision(database)
     key = people["alice-key"]
     with serving(database) as base:
         async with graphql_socket(base) as socket, httpx.AsyncClient(base_url=base) as client:
@@ -209,11 +202,10 @@ async def test_losing_the_listen_connection_ends_the_stream_with_an_error(
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_with_redis_the_writing_transactions_carry_no_notify(
-    database: Database, events_env: dict[str, str]
+    database: Database, events_env: dict[str, str], people: dict[str, str]
 ) -> None:
     """A listener on the database's channel hears every change without Redis, and nothing with
     it, while the subscriber hears the same three events either way."""
-    people = provision(database)
     key = people["alice-key"]
     heard: list[str] = []
     listener = await asyncpg.connect(database.url)

@@ -135,10 +135,9 @@ class Database:
         assert orphans == []
 
     async def truncate(self) -> None:
-        if self.engine == "sqlite":
-            await self.execute("".join(f"DELETE FROM {table};" for table in TABLES))
-        else:
-            await self.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        """Every row gone, children first. DELETE on PostgreSQL too: a test leaves a few dozen
+        rows, and TRUNCATE's new files for every table and index cost 40 ms more a test."""
+        await self.execute("".join(f"DELETE FROM {table};" for table in TABLES))
 
 
 def _numbered(sql: str) -> str:

@@ -121,7 +121,11 @@ class StandInIssuer:
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # Polled often: `stop` waits for the loop's next turn (half a second by default, at the
+        # end of every test that uses the issuer).
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         """Down: connections to it are refused."""

@@ -12,8 +12,11 @@ import redis
 
 from tests.support.servers import free_port
 
-# The tests' own database number on the machine's Redis; flushed before each test that uses it.
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# The tests' own database number on the machine's Redis, one per pytest-xdist worker (gw0 13,
+# gw1 12, ...) so that tests running at once never flush each other's; flushed before each test
+# that uses it. (Channels are not per database: each test's are its own accounts'.)
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{13 - _WORKER % 8}")
 
 
 def redis_unreachable(url: str = TEST_REDIS_URL) -> str | None:

@@ -50,8 +50,9 @@ class JSONFormatter(logging.Formatter):
     then the record's extra fields. Written for every request (the access line): the time's
     date and seconds are formatted once a second, which is most of what a line costs."""
 
-    _second = -1
-    _prefix = ""
+    # The last second formatted, and its text: one tuple, replaced whole, so that a second and
+    # another second's text are never seen together.
+    _seconds: tuple[int, str] = (-1, "")
 
     def _time(self, created: float) -> str:
         """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, rounded
@@ -60,10 +61,11 @@ class JSONFormatter(logging.Formatter):
         microseconds = round((created - second) * 1_000_000)
         if microseconds >= 1_000_000:
             second, microseconds = second + 1, microseconds - 1_000_000
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{microseconds // 1000:03d}+00:00"
+        cached, prefix = self._seconds
+        if second != cached:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._seconds = (second, prefix)
+        return f"{prefix}.{microseconds // 1000:03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         line = {

@@ -10,6 +10,7 @@ request (REQUEST_TIMEOUT) starts only once its head is complete.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -31,6 +32,7 @@ class _HeadTooLarge(Exception):
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
+    _head_deadline = 0.0
     _head_bytes = 0
     _head_too_large = False
 
@@ -75,6 +77,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadTooLarge()
 
     def _arm(self) -> None:
+        self._head_deadline = time.monotonic() + HEAD_SECONDS
         self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_timed_out)
 
     def _disarm(self) -> None:
@@ -83,6 +86,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def _head_timed_out(self) -> None:
+        # uvloop's timers count whole milliseconds from a clock read at the start of the loop's
+        # iteration, so one can fire a little before its time: a head is never cut short.
+        remaining = self._head_deadline - time.monotonic()
+        if remaining > 0:
+            self._head_timer = self.loop.call_later(remaining, self._head_timed_out)
+            return
         self._head_timer = None
         if not self.transport.is_closing():
             self.transport.close()

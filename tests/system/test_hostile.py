@@ -151,7 +151,7 @@ async def test_each_operation_over_a_websocket_spends_the_rate_limit(database: D
     assert await database.count("chats") == 2
 
 
-@pytest.mark.serial
+@pytest.mark.alone
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_heavy_documents_from_callers_nobody_knows_cost_the_service_nothing(
     database: Database,

@@ -21,6 +21,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -54,6 +55,11 @@ MAX_SOCKETS_PER_CALLER = 20
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+# How Apollo Client, curl and httpx spell a JSON body's type, known without parsing it.
+JSON_TYPES = frozenset(
+    {"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"}
+)
+NOT_AN_OBJECT = "Request body must be a JSON object"
 COMPILED, STRAWBERRY = "compiled", "strawberry"
 
 EXECUTIONS = Counter(
@@ -66,6 +72,23 @@ _BY_EXECUTOR = {name: EXECUTIONS.labels(name) for name in (COMPILED, STRAWBERRY)
 
 def _error_result(message: str, code: str) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Strawberry's rule (its media type contains `application/json`), its usual spellings known
+    without `email`'s parser."""
+    if content_type in JSON_TYPES:
+        return True
+    return "application/json" in parse_content_type(content_type or "")[0]
+
+
+def _well_typed(body: Mapping[str, object]) -> bool:
+    """The fields Strawberry checks have the types it accepts (anything else, its refusal)."""
+    return (
+        isinstance(body.get("query"), str | None)
+        and isinstance(body.get("variables"), dict | None)
+        and isinstance(body.get("extensions"), dict | None)
+    )
 
 
 def _is_request_error(result: GraphQLHTTPResponse) -> bool:
@@ -119,6 +142,11 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(*args, **kwargs)
         self.gate = gate
         self.plans = plans
+        # A request's protocol is always plain HTTP while no HTTP streaming transport (SSE,
+        # multipart subscriptions) is served; then a JSON body is read in one pass.
+        self.reads_json = not any(
+            protocol in self.stream_transport_classes_by_protocol for protocol in self.protocols
+        )
         self.sockets = OpenSockets(max_sockets_per_caller)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
@@ -131,7 +159,28 @@ class GraphQLApp(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """Strawberry's, and the trusted document's id the request names (`documentId`)."""
+        """Strawberry's, and the trusted document's id the request names (`documentId`).
+
+        A JSON POST (the media type Strawberry reads as JSON) is parsed here, once: an object
+        whose fields have the types Strawberry accepts, what every client sends, is read in that
+        one pass (Strawberry's reading would scan the headers for HTTP streaming transports this
+        app does not serve and leave `documentId` to a second parse); a body that is JSON but
+        neither an object nor a batch is refused with 400 (Strawberry fails on it with a 500).
+        Anything else is Strawberry's to read and to refuse, with its own messages
+        (`tests/contract/test_request_reading.py`)."""
+        if self.reads_json and request.method == "POST" and _is_json(request.content_type):
+            fields = self.parse_json(await request.get_body())
+            if isinstance(fields, dict) and _well_typed(fields):
+                return RequestData(
+                    query=fields.get("query"),
+                    variables=fields.get("variables"),
+                    operation_name=fields.get("operationName"),
+                    extensions=fields.get("extensions"),
+                    protocol="http",
+                    document_id=fields.get("documentId"),
+                )
+            if not isinstance(fields, dict | list):
+                raise HTTPException(400, NOT_AN_OBJECT)
         data = await super().parse_http_body(request)
         if not isinstance(data, GraphQLRequestData):
             return data

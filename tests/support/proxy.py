@@ -61,6 +61,10 @@ class TcpProxy:
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        if self._server is None:
+            # Accepted just before `stop`, handled after it: a server that went down cuts it too.
+            client_writer.transport.abort()
+            return
         self._writers.add(client_writer)
         if self.silent:
             return  # accepted, then never answered
@@ -69,6 +73,9 @@ class TcpProxy:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
             client_writer.transport.abort()
+            return
+        if client_writer not in self._writers:  # cut (`stop`, `reset`) while this connected
+            server_writer.transport.abort()
             return
         self._writers.add(server_writer)
         await asyncio.gather(

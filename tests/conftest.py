@@ -37,6 +37,17 @@ PROTOCOLS = ["rest", "graphql"]
 EVENT_TRANSPORTS = ["database", "redis"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest serial tests first (`@pytest.mark.serial(seconds=N)`, N as measured): the
+    serial phase's workers take tests in this order, so it ends soon after its longest test
+    rather than when a long test started last does."""
+    items.sort(key=lambda item: -_serial_seconds(item))
+
+
+def _serial_seconds(item: pytest.Item) -> float:
+    return max((m.kwargs.get("seconds", 0) for m in item.iter_markers("serial")), default=0)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -246,7 +246,14 @@ async def test_refused_connections(database: Database, tmp_path: Path) -> None:
     assert 1 <= back <= unreachable <= 2 * len(windows), "\n".join(lines)
 
 
-@pytest.mark.parametrize("seconds", [3, 8, 30])
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        3,
+        pytest.param(8, marks=pytest.mark.serial(seconds=46)),
+        pytest.param(30, marks=pytest.mark.serial(seconds=108)),
+    ],
+)
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_partition_that_heals(database: Database, tmp_path: Path, seconds: int) -> None:
     """Bytes held, new connections accepted and never answered, then everything delivered."""
@@ -263,6 +270,7 @@ async def test_partition_that_heals(database: Database, tmp_path: Path, seconds:
         )
 
 
+@pytest.mark.serial(seconds=31)
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_slow_network(database: Database, tmp_path: Path) -> None:
     async with service_behind_proxy(database, tmp_path) as service:
@@ -303,6 +311,7 @@ async def test_every_backend_terminated(database: Database, tmp_path: Path) -> N
         await assert_weathered("backends terminated", service, database, load, windows)
 
 
+@pytest.mark.serial(seconds=29)
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_lock_held_past_the_deadline(database: Database, tmp_path: Path) -> None:
     async with service_behind_proxy(database, tmp_path) as service:
@@ -399,6 +408,7 @@ def cluster() -> Iterator[Cluster]:
         own.stop()
 
 
+@pytest.mark.serial(seconds=33)
 async def test_postgres_at_max_connections(cluster: Cluster, tmp_path: Path) -> None:
     database = cluster.start()
     async with service_behind_proxy(database, tmp_path) as service:

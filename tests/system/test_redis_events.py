@@ -82,6 +82,7 @@ def _lines(log: Path, text: str) -> int:
     return sum(text in line for line in log.read_text().splitlines())
 
 
+@pytest.mark.serial(seconds=30)
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
     database: Database, tmp_path: Path

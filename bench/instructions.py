@@ -26,10 +26,10 @@ from bench.run import (
     CANDIDATES,
     REPO,
     SERVICE_SETTINGS,
-    cli,
     create_database,
     drop_database,
     free_port,
+    provision,
 )
 
 WARM_UP = 300
@@ -75,8 +75,7 @@ def main() -> int:
     url = asyncio.run(create_database())
     out = Path(tempfile.mkdtemp()) / "callgrind.out"
     try:
-        cli(url, "migrate")
-        key = cli(url, "keys", "create", "--account", cli(url, "accounts", "create", "--name", "i"))
+        key = provision(url)
         port = free_port()
         serve = [sys.executable, "-m", "chats_api.cli", "serve", "--port", str(port)]
         server = subprocess.Popen(

@@ -22,10 +22,10 @@ from bench.run import (
     CANDIDATES,
     REPO,
     SERVICE_SETTINGS,
-    cli,
     create_database,
     drop_database,
     free_port,
+    provision,
 )
 
 PACKAGES = (
@@ -87,8 +87,7 @@ def main() -> int:
     url = asyncio.run(create_database())
     raw = Path(tempfile.mkdtemp()) / "profile.txt"
     try:
-        cli(url, "migrate")
-        key = cli(url, "keys", "create", "--account", cli(url, "accounts", "create", "--name", "p"))
+        key = provision(url)
         port = free_port()
         env = {**os.environ, "DATABASE_URL": url, **SERVICE_SETTINGS}
         profiler = subprocess.Popen(

@@ -204,8 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chats-api: {exc}", file=sys.stderr)
         return 1
     if args.command == "serve":
-        # What only the server needs, imported by it: every other command (the admin ones,
-        # which scripts run often) starts in about two thirds of the time without them.
+        # What only the server needs, imported by it alone: the admin commands, which scripts
+        # run often, start without uvicorn's protocol and Starlette's middleware.
         import uvicorn
 
         from chats_api.logs import uvicorn_log_config

@@ -58,8 +58,8 @@ def start_server(
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    # One client for every poll: each new one loads the CA bundle (~60 ms of CPU, taken from
-    # the server starting beside it).
+    # One client for every poll: each new one loads the CA bundle, CPU taken from the server
+    # starting beside it.
     with httpx.Client() as client:
         while True:
             try:

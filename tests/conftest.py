@@ -30,6 +30,7 @@ from tests.support.oidc import Provider
 from tests.support.redis import TEST_REDIS_URL, RedisServer, flush, redis_unreachable
 from tests.support.world import FAULTS, World, build_world
 
+SYSTEM = Path(__file__).parent / "system"
 ENGINES = ["sqlite", "postgres", "pgbouncer"]
 PROTOCOLS = ["rest", "graphql"]
 # How live events travel: through the database (PostgreSQL's NOTIFY; on SQLite, the process),
@@ -38,10 +39,11 @@ EVENT_TRANSPORTS = ["database", "redis"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest serial tests first (`@pytest.mark.serial(seconds=N)`, N as measured): the
-    serial phase's workers take tests in this order, so it ends soon after its longest test
-    rather than when a long test started last does."""
-    items.sort(key=lambda item: -_serial_seconds(item))
+    """The longest tests first, so that a phase ends soon after its longest test rather than when
+    a long test started last does (the workers take tests in this order, one at a time): serial
+    ones by `@pytest.mark.serial(seconds=N)`, N as measured; then the system tier, whose tests
+    take seconds to a minute, before the contract and unit tiers, which take milliseconds."""
+    items.sort(key=lambda item: (-_serial_seconds(item), SYSTEM not in item.path.parents))
 
 
 def _serial_seconds(item: pytest.Item) -> float:

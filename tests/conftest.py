@@ -40,7 +40,7 @@ EVENT_TRANSPORTS = ["database", "redis"]
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first, so that a phase ends soon after its longest test rather than when
-    a long test started last does (the workers take tests in this order, one at a time): serial
+    a long test started last does (xdist hands tests out in this order, a few at a time): serial
     ones by `@pytest.mark.serial(seconds=N)`, N as measured; then the system tier, whose tests
     take seconds to a minute, before the contract and unit tiers, which take milliseconds."""
     items.sort(key=lambda item: (-_serial_seconds(item), SYSTEM not in item.path.parents))

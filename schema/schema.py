@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from graphql import (
 )
 from strawberry.extensions import (
     AddValidationRules,
-    ParserCache,
     SchemaExtension,
     max_aliases,
     query_depth_limiter,
@@ -66,21 +64,28 @@ ANONYMOUS_MAX_TOKENS = 300
 CACHE_SIZE = 256
 
 
-class SafeParserCache(ParserCache):
-    """ParserCache raises syntax errors from its hook, outside the path where the operation's
-    extensions see the result, so ErrorCodes would never give them a code. On a syntax error
-    it steps aside and lets Strawberry parse and report the document the ordinary way."""
+# Parsed documents by (text, parse options). The options hold the caller's token budget: a
+# document parsed within an identified caller's budget is never handed to a caller with a smaller
+# one.
+PARSED: LRUCache[tuple[str, tuple[tuple[str, object], ...]], DocumentNode] = LRUCache(CACHE_SIZE)
 
-    def __init__(self, maxsize: int = CACHE_SIZE) -> None:
-        super().__init__(maxsize=maxsize)
+
+class TextParserCache(SchemaExtension):
+    """Strawberry's ParserCache, filled with what Strawberry's own parse returns. ParserCache
+    parses in its hook, where a syntax error escapes the path on which ErrorCodes gives it a code;
+    stepping aside there meant parsing every bad document twice. Here a document is parsed at most
+    once a request, and its syntax error is reported the ordinary way."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
+        if context.query is None or context.graphql_document is not None:
+            yield
+            return
+        key = (context.query, tuple(sorted(context.parse_options.items())))
+        context.graphql_document = cached = PARSED.get(key)
         yield
+        if cached is None and context.graphql_document is not None:
+            PARSED[key] = context.graphql_document
 
 
 # Validation results by (schema, document text, rules). Keyed by the text, which Python hashes once
@@ -301,7 +306,7 @@ EXTENSIONS = (
     ErrorCodes,
     LimitRules,
     CallerTokenLimit,
-    SafeParserCache,
+    TextParserCache,
     TextValidationCache,
     OperationNameRequired,
     OperationCost,

@@ -29,8 +29,8 @@ from schema.schema import (
     LimitRules,
     OperationCost,
     OperationNameRequired,
-    SafeParserCache,
     Schema,
+    TextParserCache,
     TextValidationCache,
     validated,
 )
@@ -45,7 +45,7 @@ COMPILES_FOR = (
     ErrorCodes,
     LimitRules,
     CallerTokenLimit,
-    SafeParserCache,
+    TextParserCache,
     TextValidationCache,
     OperationNameRequired,
     OperationCost,

@@ -243,6 +243,20 @@ async def test_a_caller_nobody_knows_gets_a_small_token_budget(
         assert schema["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
+async def test_a_document_a_key_holder_sent_is_still_over_a_strangers_budget(
+    app_for: AppFactory,
+) -> None:
+    """Parsed documents are cached by text and token budget: one parsed for a key holder is not
+    handed to a caller nobody knows, who still gets the small budget. (A plan, once a document
+    has one, serves anyone: that is the standard path's rule alone.)"""
+    async with app_for(graphql_compiled=False) as app, http_client(app) as client:
+        world = await build_world()
+        heavy = _heavy(400)
+        answered = (await graphql(client, heavy, world.keys["alice"])).json()
+        assert answered.get("data") == {"chats": {"edges": []}}, answered
+        rejected(await graphql(client, heavy), "Document contains more than 300 tokens")
+
+
 @pytest.mark.parametrize(
     "query",
     [

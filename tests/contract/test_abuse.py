@@ -247,8 +247,8 @@ async def test_a_document_a_key_holder_sent_is_still_over_a_strangers_budget(
     app_for: AppFactory,
 ) -> None:
     """Parsed documents are cached by text and token budget: one parsed for a key holder is not
-    handed to a caller nobody knows, who still gets the small budget. (A plan, once a document
-    has one, serves anyone: that is the standard path's rule alone.)"""
+    handed to a caller nobody knows, who still gets the small budget. On the standard path only:
+    a document that has a compiled plan is run for anyone, by design (`GraphQLApp._plan`)."""
     async with app_for(graphql_compiled=False) as app, http_client(app) as client:
         world = await build_world()
         heavy = _heavy(400)

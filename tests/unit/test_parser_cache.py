@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from graphql.language.parser import Parser
 
-from schema.schema import PARSED, build_schema
+from schema.schema import MAX_TOKENS, PARSED, build_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -53,4 +53,4 @@ async def test_a_document_is_cached_apart_for_each_token_budget() -> None:
     [key] = [key for key in PARSED if key[0] == text]
     # A caller with another budget gets the text parsed within it, not the document parsed
     # within this one (tests/contract/test_abuse.py: the stranger after the key holder).
-    assert key == (text, (("max_tokens", 2000),))
+    assert key == (text, (("max_tokens", MAX_TOKENS),))

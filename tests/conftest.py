@@ -42,8 +42,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first, so that a phase ends soon after its longest test rather than when
     a long test started last does (xdist hands tests out in this order, a few at a time): serial
     ones by `@pytest.mark.serial(seconds=N)`, N as measured; then the system tier, whose tests
-    take seconds to a minute, before the contract and unit tiers, which take milliseconds."""
+    take seconds to a minute, before the contract and unit tiers, which take milliseconds.
+    A test marked both `serial` and `alone` would run in two phases of the README's command."""
+    both = [item.nodeid for item in items if _marked(item, "serial") and _marked(item, "alone")]
+    if both:
+        raise pytest.UsageError(f"marked both serial and alone: {', '.join(both)}")
     items.sort(key=lambda item: (-_serial_seconds(item), SYSTEM not in item.path.parents))
+
+
+def _marked(item: pytest.Item, name: str) -> bool:
+    return item.get_closest_marker(name) is not None
 
 
 def _serial_seconds(item: pytest.Item) -> float:

@@ -29,15 +29,19 @@ from chats_api.settings import Settings
 from db.engine import close_engine, create_engine, open_engine, use_engine
 from db.shared import SharedState
 from resolvers.auth import Authenticator
+from resolvers.conversations import stop_idle_replies
 from resolvers.documents import Safelist, TrustedDocuments
-from resolvers.errors import ServiceError
+from resolvers.errors import ServiceError, ServiceUnavailable
 from resolvers.persisted import PersistedQueries
+from resolvers.streams import OpenStreams
 from resolvers.tokens import IssuerKeys, TokenPolicy, TokenVerifier
 from rest import accounts as rest_accounts
 from rest import chats as rest_chats
 from rest import docs as rest_docs
 from rest import errors as rest_errors
+from rest import events as rest_events
 from rest import health as rest_health
+from rest import messages as rest_messages
 from rest.errors import EXCEPTION_HANDLERS
 from schema import errors as graphql_errors
 from schema.http import graphiql_assets, graphql_app
@@ -90,6 +94,24 @@ def _refusal(scope: Scope, exc: ServiceError) -> Response:
     return rest_errors.error_response(exc)
 
 
+# How often each process looks for replies whose agent went silent: a reply is stopped within
+# this long after REPLY_TIMEOUT.
+REPLY_SWEEP_SECONDS = 2.0
+
+
+async def _stop_idle_replies(idle_seconds: float) -> None:
+    """Forever: stops the replies idle past `idle_seconds` (every worker sweeps; each reply is
+    stopped once). An outage is the database's log lines' to tell, not this loop's."""
+    while True:
+        await asyncio.sleep(REPLY_SWEEP_SECONDS)
+        try:
+            await stop_idle_replies(idle_seconds)
+        except ServiceUnavailable:
+            continue
+        except ServiceError as exc:
+            logger.error("stopping idle replies failed", exc_info=exc.__cause__ or exc)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
@@ -118,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         logger.info("database ready (%s)", engine.engine_type)
         await documents.refresh()
         refreshing = asyncio.create_task(documents.keep_fresh())
+        sweeping = asyncio.create_task(_stop_idle_replies(settings.reply_timeout))
         # Everything made at start-up lives as long as the process: keep it out of the garbage
         # collector's scans, which otherwise grow with the size of the schema and the imports.
         gc.freeze()
@@ -126,25 +149,34 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             refreshing.cancel()
+            sweeping.cancel()
             await close_engine(engine)
             if shared is not None:
                 await shared.close()
             if issuer is not None:
                 await issuer.close()
 
+    streams = OpenStreams(settings.max_sockets_per_caller)
     graphql = graphql_app(
         persisted=PersistedQueries(shared),
         documents=documents,
         safelist=Safelist(settings.graphql_safelist),
         compiled=settings.graphql_compiled,
         allowed_origins=settings.cors_allow_origins,
-        max_sockets_per_caller=settings.max_sockets_per_caller,
+        streams=streams,
     )
     cors: dict[str, Any] = {
         "allow_origins": list(settings.cors_allow_origins),
         "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-        # Without these two the browser's preflight fails for every authenticated call.
-        "allow_headers": ["x-api-key", "authorization", "content-type", "x-request-id"],
+        # Without these two the browser's preflight fails for every authenticated call;
+        # Last-Event-ID is how fetch-event-source resumes a stream.
+        "allow_headers": [
+            "x-api-key",
+            "authorization",
+            "content-type",
+            "x-request-id",
+            "last-event-id",
+        ],
         "expose_headers": ["x-request-id", "retry-after"],
         "max_age": 600,
     }
@@ -152,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
         *rest_chats.routes,
+        *rest_messages.routes,
+        *rest_events.routes,
         *rest_accounts.routes,
         WebSocketRoute(GRAPHQL_PATH, graphql),
         *rest_docs.routes,
@@ -185,5 +219,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.metrics_token = settings.metrics_token
     app.state.graphql = graphql
+    app.state.streams = streams
     app.state.draining = False
     return app

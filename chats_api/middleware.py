@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uuid_utils import uuid4
 
@@ -84,6 +85,14 @@ class RequestLifecycle:
         self.graphql_path = graphql_path
         self.unobserved = unobserved
         self.max_graphql_bytes = max_graphql_bytes
+        # Paths with parameters are named by their template in logs and metrics.
+        self.templates = tuple((compile_path(p)[0], p) for p in sorted(routes) if "{" in p)
+
+    def _template(self, path: str) -> str:
+        for pattern, template in self.templates:
+            if pattern.match(path):
+                return template
+        return "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         engine_token = use_engine(self.engine)
@@ -124,7 +133,7 @@ class RequestLifecycle:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - started
                 path = scope["path"]
-                route = path if path in self.routes else "other"
+                route = path if path in self.routes else self._template(path)
                 label = operation.get()
                 access_line(scope["method"], route, label, executor.get(), status or 500, elapsed)
                 if path not in self.unobserved:
@@ -144,7 +153,9 @@ class RequestLifecycle:
                 return
             receive = _counting(receive, self.max_graphql_bytes)
         try:
-            async with asyncio.timeout(self.seconds):
+            async with asyncio.timeout(self.seconds) as deadline:
+                # A stream (Server-Sent Events) lifts its own deadline once it is admitted.
+                scope.setdefault("state", {})["deadline"] = deadline
                 await self.app(scope, receive, send)
         except TimeoutError:
             logger.error("%s %s: gave up after %s s", scope["method"], scope["path"], self.seconds)

@@ -96,6 +96,8 @@ class Settings:
     metrics_token: str = ""
     # What runs besides trusted documents: off, audit, tokens or all (resolvers.documents).
     graphql_safelist: str = "off"
+    # A streaming reply whose agent wrote nothing for this many seconds is stopped by the service.
+    reply_timeout: float = 120.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -124,4 +126,5 @@ class Settings:
             metrics_token=os.environ.get("METRICS_TOKEN", ""),
             max_sockets_per_caller=_int("MAX_SOCKETS_PER_CALLER", 20),
             graphql_safelist=_choice("GRAPHQL_SAFELIST", "off", ("off", "audit", "tokens", "all")),
+            reply_timeout=_float("REPLY_TIMEOUT", 120.0),
         )

@@ -31,6 +31,15 @@ class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached right now; the request may be retried later."""
 
 
+class Refused(DatabaseError):
+    """A write whose precondition did not hold when it ran (its transaction rolled back, nothing
+    written); `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class TransientConflict(DatabaseError):
     """A serialization failure or deadlock: the whole transaction may be run again."""
 

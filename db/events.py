@@ -23,12 +23,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+from uuid import UUID
 
 import asyncpg
 import orjson
 
 from db.errors import translate
-from db.rows import ChatRow
+from db.rows import ChatRow, LogEntry
 
 if TYPE_CHECKING:
     from db.shared import SharedState
@@ -48,6 +49,51 @@ def encode(event_type: EventType, chat: ChatRow) -> str:
 def decode(payload: str) -> tuple[EventType, ChatRow]:
     data = orjson.loads(payload)
     return data["type"], ChatRow.from_json(data["chat"])
+
+
+# A chat log's hint: "m", the chat's id, its sequence number and, when it fits in a NOTIFY payload
+# (8,000 bytes), the entry itself, so that a watcher in step needs no read. A hint is never the
+# record: a watcher that misses one reads the log.
+HINT = "m"
+_HINT_INLINE_BYTES = 7000
+
+
+def encode_hint(entry: LogEntry) -> str:
+    head = f"{HINT}{entry.chat_id} {entry.seq} {entry.type}"
+    body = orjson.dumps(entry.payload()).decode()
+    return f"{head} {body}" if len(body) + len(head) < _HINT_INLINE_BYTES else head
+
+
+def decode_hint(payload: str) -> tuple[int, LogEntry | None]:
+    """The hint's sequence number, and its entry when the hint carries it."""
+    chat_id, seq, event_type, *body = payload[1:].split(" ", 3)
+    entry = None
+    if body:
+        entry = LogEntry.of(UUID(chat_id), int(seq), event_type, orjson.loads(body[0]))
+    return int(seq), entry
+
+
+class Watcher:
+    """A live reader of one chat's log in this process: woken by each hint for the chat, and told
+    when hints may have been lost (it then reads the log)."""
+
+    def __init__(self, chat_id: str) -> None:
+        self.chat_id = chat_id
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        # Hints may have been missed (a full queue, a lost transport): read the log.
+        self.behind = False
+        # No transport reaches this process now: the log is read on a timer alone.
+        self.deaf = False
+
+    def put(self, payload: str) -> None:
+        try:
+            self.queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            self.behind = True
+
+    def lose(self) -> None:
+        self.behind = True
+        self.put("")
 
 
 class SubscriberTooSlow(Exception):
@@ -91,6 +137,7 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subscribers: set[_Subscriber] = set()
+        self._watchers: dict[str, set[Watcher]] = {}
         self._transport: Transport = InProcess(self)
 
     @property
@@ -116,6 +163,10 @@ class EventHub:
             await self._transport.publish(payloads)
 
     def deliver(self, payload: str) -> None:
+        if payload.startswith(HINT):
+            for watcher in list(self._watchers.get(payload[1:37], ())):
+                watcher.put(payload)
+            return
         for subscriber in list(self._subscribers):
             try:
                 subscriber.queue.put_nowait(payload)
@@ -127,6 +178,29 @@ class EventHub:
         for subscriber in list(self._subscribers):
             subscriber.lost = True
             subscriber.wake()
+        for watchers in list(self._watchers.values()):
+            for watcher in list(watchers):
+                watcher.lose()
+
+    @contextlib.asynccontextmanager
+    async def watch(self, chat_id: UUID) -> AsyncIterator[Watcher]:
+        """Hints of one chat's new log entries, from now on. A transport that cannot start leaves
+        the watcher deaf (it reads the log on a timer) rather than failing its stream."""
+        key = str(chat_id)
+        watcher = Watcher(key)
+        self._watchers.setdefault(key, set()).add(watcher)
+        try:
+            try:
+                await self._transport.listen()
+            except Exception:
+                watcher.deaf = True
+            yield watcher
+        finally:
+            watchers = self._watchers.get(key)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del self._watchers[key]
 
     async def subscribe(self) -> AsyncIterator[tuple[EventType, ChatRow]]:
         subscriber = _Subscriber()

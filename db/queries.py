@@ -4,8 +4,10 @@ or a typed dict for keys, accounts, identities and documents) or plain values, a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -275,22 +277,38 @@ async def list_documents() -> list[tuple[DocumentRow, datetime]]:
 # Chats -----------------------------------------------------------------------------------------
 
 
+@dataclass
+class Outbox:
+    """What a write transaction sends if it commits: chat events (`events`), and the hints of
+    chat log entries (`hints`)."""
+
+    events: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+
 @asynccontextmanager
-async def _writing() -> AsyncIterator[list[str]]:
-    """A write transaction that collects chat events and sends them only if it commits: with
-    `pg_notify` before the commit when NOTIFY carries them, else to the hub after it."""
+async def writing() -> AsyncIterator[Outbox]:
+    """A write transaction whose events and hints leave only if it commits. Chat events go with
+    `pg_notify` before the commit when NOTIFY carries them, else to the hub after it. Hints always
+    leave after the commit: the log is the record, so a hint may be lost, and sending it inside
+    the transaction would make every conversation write of the database wait on NOTIFY's lock."""
     engine = current_engine()
-    events: list[str] = []
+    outbox = Outbox()
     async with write_transaction(engine):
-        yield events
+        yield outbox
         if engine.hub.notifies_in_transaction:
-            for payload in events:
+            for payload in outbox.events:
                 await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
     if not engine.hub.notifies_in_transaction:
-        await engine.hub.publish(events)
+        await engine.hub.publish([*outbox.events, *outbox.hints])
+    elif outbox.hints:
+        # Committed whatever becomes of its hints: a watcher that misses one reads the log.
+        with contextlib.suppress(Exception):
+            for payload in outbox.hints:
+                await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
 
 
-async def _select_chat(chat_id: UUID) -> ChatRow | None:
+async def select_chat(chat_id: UUID) -> ChatRow | None:
     row = await Chat.select(*_CHAT_COLUMNS).where(Chat.id == chat_id).first()
     return ChatRow(**row) if row else None
 
@@ -323,14 +341,14 @@ async def insert_session_and_chat(
 
 @query
 async def get_chat(chat_id: UUID) -> ChatRow | None:
-    return await _select_chat(chat_id)
+    return await select_chat(chat_id)
 
 
 @retry_transient
 @query
 async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | None:
     """The renamed chat, or None when there is no such chat."""
-    async with _writing() as events:
+    async with writing() as outbox:
         updated = (
             await Chat.update({Chat.title: title, Chat.updated_at: now})
             .where(Chat.id == chat_id)
@@ -338,9 +356,9 @@ async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | Non
         )
         if not updated:
             return None
-        row = await _select_chat(chat_id)
+        row = await select_chat(chat_id)
         assert row is not None
-        events.append(events_module.encode("UPDATED", row))
+        outbox.events.append(events_module.encode("UPDATED", row))
     return row
 
 
@@ -349,14 +367,14 @@ async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | Non
 async def delete_chat(chat_id: UUID) -> ChatRow | None:
     """Deletes the chat, and its session when no other chat is left in it. Returns the chat as it
     was, or None when there was no such chat."""
-    async with _writing() as events:
-        row = await _select_chat(chat_id)
+    async with writing() as outbox:
+        row = await select_chat(chat_id)
         # Of concurrent deletes, only the one whose DELETE removed the row reports it.
         if row is None or not await Chat.delete().where(Chat.id == chat_id).returning(Chat.id):
             return None
         if not await Chat.exists().where(Chat.session == row.session_id):
             await Session.delete().where(Session.id == row.session_id)
-        events.append(events_module.encode("DELETED", row))
+        outbox.events.append(events_module.encode("DELETED", row))
     return row
 
 

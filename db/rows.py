@@ -74,3 +74,84 @@ class DocumentRow(TypedDict):
     name: str
     operation_type: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message of a chat. `parts` are the AI SDK parts as stored (JSON values); `seq` orders the
+    chat's messages; `chunks` counts a reply's accepted chunks."""
+
+    id: UUID
+    chat_id: UUID
+    role: str  # user, assistant or system
+    parts: list[Any]
+    status: str  # complete, streaming or stopped
+    created_at: datetime
+    updated_at: datetime
+    seq: int
+    chunks: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "chat_id": str(self.chat_id),
+            "role": self.role,
+            "parts": self.parts,
+            "status": self.status,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "seq": self.seq,
+            "chunks": self.chunks,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MessageRow:
+        return cls(
+            id=UUID(data["id"]),
+            chat_id=UUID(data["chat_id"]),
+            role=data["role"],
+            parts=data["parts"],
+            status=data["status"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+            seq=data["seq"],
+            chunks=data["chunks"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    message_id: UUID
+    index: int
+    parts: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One event of a chat's log, at `seq`: ADDED, FINISHED and STOPPED carry the message as it
+    was then, CHUNK the chunk, DELETED the ids of the deleted messages."""
+
+    chat_id: UUID
+    seq: int
+    type: str
+    message: MessageRow | None = None
+    chunk: ChunkRow | None = None
+    message_ids: tuple[UUID, ...] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """What the log stores of the event (its chat, seq and type are columns)."""
+        if self.message is not None:
+            return {"message": self.message.to_json()}
+        if self.chunk is not None:
+            return {"chunk": [str(self.chunk.message_id), self.chunk.index, self.chunk.parts]}
+        return {"message_ids": [str(i) for i in self.message_ids or ()]}
+
+    @classmethod
+    def of(cls, chat_id: UUID, seq: int, type: str, payload: Mapping[str, Any]) -> LogEntry:
+        if "message" in payload:
+            return cls(chat_id, seq, type, message=MessageRow.from_json(payload["message"]))
+        if "chunk" in payload:
+            message_id, index, parts = payload["chunk"]
+            return cls(chat_id, seq, type, chunk=ChunkRow(UUID(message_id), index, parts))
+        ids = tuple(UUID(i) for i in payload["message_ids"])
+        return cls(chat_id, seq, type, message_ids=ids)

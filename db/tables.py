@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from piccolo.columns import UUID, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import UUID, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -99,6 +99,10 @@ class Chat(Table, tablename="chats"):
     title = Varchar(length=100)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # The chat's event log's last sequence number: every write of a conversation takes the next
+    # one under the chat row's lock, so a chat's events are ordered, and only a chat's own writes
+    # wait on each other (never a database-wide lock, as pg_notify's).
+    last_seq = Integer(default=0)
 
 
 class Identity(Table, tablename="identities"):
@@ -131,6 +135,54 @@ class TrustedDocument(Table, tablename="trusted_documents"):
     published_at = Timestamptz()
 
 
+class Message(Table, tablename="messages"):
+    """A message of a chat: its role, AI SDK parts (compact JSON, stored as sent) and status.
+    `seq` orders a chat's messages (the log sequence number of its ADDED event); `chunks` counts
+    a reply's accepted chunks."""
+
+    id = UUID(primary_key=True)
+    chat = ForeignKey(
+        references=Chat, null=False, on_delete=OnDelete.cascade, db_column_name="chat_id"
+    )
+    seq = Integer()
+    role = Varchar(length=10)
+    parts = Text()
+    status = Varchar(length=10)
+    chunks = Integer(default=0)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class ChatLogEntry(Table, tablename="chat_log"):
+    """A chat's events, in order: the record every live stream resumes from (Pub/Sub and NOTIFY
+    carry only hints). A CHUNK entry also keeps the chunk's message and index, by which a resent
+    chunk is recognised."""
+
+    id = UUID(primary_key=True)
+    chat = ForeignKey(
+        references=Chat, null=False, on_delete=OnDelete.cascade, db_column_name="chat_id"
+    )
+    seq = Integer()
+    type = Varchar(length=10)
+    message_id = UUID(null=True, default=None)
+    chunk_index = Integer(null=True, default=None)
+    payload = Text()
+    created_at = Timestamptz()
+
+
+class ChatRead(Table, tablename="chat_reads"):
+    """When an account last marked a chat read."""
+
+    id = UUID(primary_key=True)
+    chat = ForeignKey(
+        references=Chat, null=False, on_delete=OnDelete.cascade, db_column_name="chat_id"
+    )
+    account = ForeignKey(
+        references=Account, null=False, on_delete=OnDelete.cascade, db_column_name="account_id"
+    )
+    read_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     Account,
     ApiKey,
@@ -140,4 +192,7 @@ TABLES: tuple[type[Table], ...] = (
     Chat,
     Identity,
     TrustedDocument,
+    Message,
+    ChatLogEntry,
+    ChatRead,
 )

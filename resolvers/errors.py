@@ -12,11 +12,20 @@
     ├── AccessDenied ............... 403
     │   ├── AccountAccessDenied
     │   ├── ArtistAccessDenied
-    │   └── IdentityNotLinked
+    │   ├── IdentityNotLinked
+    │   └── AssistantWriteDenied
     ├── NotFound ................... 404
-    │   └── ChatNotFound
+    │   ├── ChatNotFound
+    │   └── MessageNotFound
+    ├── CursorExpired .............. 410
     ├── Conflict ................... 409
-    │   └── ChatAlreadyExists
+    │   ├── ChatAlreadyExists
+    │   ├── MessageAlreadyExists
+    │   ├── ReplyAlreadyStreaming
+    │   ├── ChunkOutOfOrder
+    │   ├── ChunkConflict
+    │   ├── ReplyNotStreaming
+    │   └── NoReplyStreaming
     ├── ServiceUnavailable ......... 503  (retry_after)
     └── InternalError .............. 500
         └── ChatCreationFailed
@@ -100,6 +109,10 @@ class IdentityNotLinked(AccessDenied):
     default_message = "No account is linked to this identity"
 
 
+class AssistantWriteDenied(AccessDenied):
+    default_message = "Only an API key may write the assistant's messages"
+
+
 class NotFound(ServiceError):
     default_message = "Not found"
 
@@ -108,12 +121,46 @@ class ChatNotFound(NotFound):
     default_message = "Chat not found"
 
 
+class MessageNotFound(NotFound):
+    default_message = "Message not found"
+
+
+class CursorExpired(ServiceError):
+    """A stream's cursor that is not a live cursor of its chat: the client reloads."""
+
+    default_message = "Cursor expired"
+
+
 class Conflict(ServiceError):
     default_message = "Conflict"
 
 
 class ChatAlreadyExists(Conflict):
     default_message = "chatId already exists"
+
+
+class MessageAlreadyExists(Conflict):
+    default_message = "messageId already exists"
+
+
+class ReplyAlreadyStreaming(Conflict):
+    default_message = "A reply is already streaming in this chat"
+
+
+class ChunkOutOfOrder(Conflict):
+    default_message = "Reply chunk out of order"
+
+
+class ChunkConflict(Conflict):
+    default_message = "Reply chunk conflicts with the stored one"
+
+
+class ReplyNotStreaming(Conflict):
+    default_message = "The reply is not streaming"
+
+
+class NoReplyStreaming(Conflict):
+    default_message = "No reply is streaming in this chat"
 
 
 class ServiceUnavailable(ServiceError):

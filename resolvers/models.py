@@ -8,7 +8,7 @@ from typing import Literal
 from uuid import UUID
 
 from db.rows import CHAT_FIELDS as CHAT_FIELDS
-from db.rows import ChatRow
+from db.rows import ChatRow, LogEntry, MessageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,11 @@ class ChatUpdate:
 
 # The chat record is also the domain value: one definition of a chat's fields.
 ChatRoom = ChatRow
+
+
+# A message of a chat, and an event of a chat's log: the records are the domain values.
+Message = MessageRow
+Event = LogEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,11 @@ def parse_uuid(value: object, field: str) -> UUID:
     raise InvalidInput(f"{field} must be a valid UUID")
 
 
+def uuid_or_none(value: str) -> UUID | None:
+    """A path's id: the UUID it names, or None when it is not one (it names nothing)."""
+    return UUID(value) if _UUID_FORM.fullmatch(value) else None
+
+
 def parse_optional_uuid(payload: Mapping[str, object], field: str) -> UUID | None:
     """Absent is None; present must be a UUID (an explicit null is not a UUID)."""
     if field not in payload:

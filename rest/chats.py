@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers import chats
-from resolvers.models import Caller
+from resolvers import chats, conversations
+from resolvers.models import Caller, ChatRoom
 from resolvers.validation import (
     parse_chat_update,
     parse_new_chat,
@@ -24,6 +24,16 @@ async def authenticated_body(request: Request) -> tuple[Caller, dict[str, object
     body = await read_body(request)
     caller = await authenticate(request)
     return caller, json_object(body)
+
+
+async def chats_with_state(caller: Caller, rooms: list[ChatRoom]) -> list[dict[str, object]]:
+    """Chats as the listing and the read mark answer them: with isStreaming and hasUnread (one
+    query for the whole page)."""
+    states = await conversations.chat_states(caller, [chat.id for chat in rooms])
+    return [
+        {**chat_json(chat), "isStreaming": states[chat.id][0], "hasUnread": states[chat.id][1]}
+        for chat in rooms
+    ]
 
 
 async def create_chat(request: Request) -> Response:
@@ -43,7 +53,7 @@ async def list_chats(request: Request) -> Response:
         cursor=params.get("cursor") or None,
     )
     next_cursor = chats.encode_cursor(page.chats[-1]) if page.has_next_page else None
-    return success(chats=[chat_json(chat) for chat in page.chats], nextCursor=next_cursor)
+    return success(chats=await chats_with_state(caller, page.chats), nextCursor=next_cursor)
 
 
 async def update_chat(request: Request) -> Response:

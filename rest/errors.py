@@ -10,6 +10,7 @@ from chats_api.logs import logger
 from resolvers.errors import (
     AccessDenied,
     Conflict,
+    CursorExpired,
     InternalError,
     InvalidInput,
     InvalidToken,
@@ -27,6 +28,7 @@ STATUS: dict[type[ServiceError], int] = {
     Unauthenticated: 401,
     AccessDenied: 403,
     NotFound: 404,
+    CursorExpired: 410,
     Conflict: 409,
     PayloadTooLarge: 413,
     RateLimited: 429,

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from resolvers.conversations import (
+    DEFAULT_MESSAGES,
+    MAX_CHUNKS,
+    MAX_MESSAGES,
+    MAX_PARTS,
+    MAX_TYPE_LENGTH,
+)
 from resolvers.errors import FAMILIES, error_classes
 from resolvers.validation import MAX_TITLE_LENGTH, TOPIC_ERROR
 from rest.errors import status_for
@@ -71,6 +78,59 @@ COMMON_ERRORS: dict[str, Any] = {
     "503": _error(503, "The database is unreachable"),
 }
 NOT_FOUND = _error(404, "No such chat, or not one the caller may see")
+CHAT_PATH = {
+    "name": "chatId",
+    "in": "path",
+    "required": True,
+    "schema": UUID,
+    "description": "The chat (not a UUID: 404, as a chat that does not exist)",
+}
+MESSAGE_PATH = {**CHAT_PATH, "name": "messageId", "description": "The reply"}
+CONFLICT = _error(409, "The conversation's state does not allow it (the message says why)")
+
+
+def _conversation(
+    operation_id: str,
+    summary: str,
+    answer: str,
+    schema: str,
+    *,
+    body: str | None = None,
+    parameters: tuple[dict[str, Any], ...] = (),
+    conflict: bool = True,
+) -> dict[str, Any]:
+    """A conversation route: the chat in the path, the common errors, 404, and 409 if it may."""
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": [CHAT_PATH, *parameters],
+        "responses": {
+            "200": _ok(answer, schema),
+            **COMMON_ERRORS,
+            "404": NOT_FOUND,
+            **({"409": CONFLICT} if conflict else {}),
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = _body(body, True)
+    return operation
+
+
+PARTS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_PARTS,
+    "description": "AI SDK parts: objects with a string `type`; a `text` part has a string "
+    "`text`. At most 32 KiB as compact JSON; no NUL anywhere.",
+    "items": {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE_LENGTH},
+            "text": {"type": "string"},
+        },
+    },
+}
 
 
 def _body(schema: str, required: bool) -> dict[str, Any]:
@@ -157,6 +217,116 @@ DOCUMENT: dict[str, Any] = {
                     "200": _ok("The chat was deleted", "DeleteChatResponse"),
                     **COMMON_ERRORS,
                     "404": NOT_FOUND,
+                },
+            },
+        },
+        "/api/chats/{chatId}/messages": {
+            "get": _conversation(
+                "listMessages",
+                "A page of the chat's messages, oldest first (the newest page by default)",
+                "Messages, the cursor of the older page, and the event log's position",
+                "ListMessagesResponse",
+                parameters=(
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_MESSAGES,
+                            "default": DEFAULT_MESSAGES,
+                        },
+                    },
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "previousCursor of the page after this one",
+                    },
+                ),
+                conflict=False,
+            ),
+            "post": _conversation(
+                "sendMessage",
+                "Send a user's message (moves the chat)",
+                "The stored message (or the same request retried)",
+                "MessageResponse",
+                body="SendMessageRequest",
+            ),
+            "delete": _conversation(
+                "deleteMessages",
+                "Delete a message and every later one (edit, regenerate)",
+                "The deleted messages' ids, in order",
+                "DeleteMessagesResponse",
+                parameters=({"name": "from", "in": "query", "required": True, "schema": UUID},),
+                conflict=False,
+            ),
+        },
+        "/api/chats/{chatId}/replies": {
+            "post": _conversation(
+                "startReply",
+                "Start the assistant's reply (API keys only; one streaming reply per chat)",
+                "The streaming reply, with no parts yet",
+                "MessageResponse",
+                body="StartReplyRequest",
+            ),
+        },
+        "/api/chats/{chatId}/replies/{messageId}/chunks": {
+            "post": _conversation(
+                "appendReply",
+                "Append chunk `index` to a streaming reply (API keys only)",
+                "The chunk is stored (now, or before: a retry)",
+                "ChunkResponse",
+                body="AppendChunkRequest",
+                parameters=(MESSAGE_PATH,),
+            ),
+        },
+        "/api/chats/{chatId}/replies/{messageId}/finish": {
+            "post": _conversation(
+                "finishReply",
+                "Mark a streaming reply complete (API keys only)",
+                "The complete reply",
+                "MessageResponse",
+                parameters=(MESSAGE_PATH,),
+            ),
+        },
+        "/api/chats/{chatId}/stop": {
+            "post": _conversation(
+                "stopReply",
+                "Stop the chat's streaming reply",
+                "The stopped reply",
+                "MessageResponse",
+            ),
+        },
+        "/api/chats/{chatId}/read": {
+            "post": _conversation(
+                "markChatRead",
+                "Mark the chat read for the caller (hasUnread turns false)",
+                "The chat",
+                "ReadChatResponse",
+                conflict=False,
+            ),
+        },
+        "/api/chats/{chatId}/stream": {
+            "get": {
+                "operationId": "streamChat",
+                "summary": "The chat's events as Server-Sent Events, resumable",
+                "description": "Each event: `id: CURSOR`, `event: added|chunk|finished|stopped|"
+                "deleted`, one `data:` line of JSON. With `after` (or `Last-Event-ID`, which "
+                "wins) every event after that cursor first, then the live ones.",
+                "parameters": [
+                    CHAT_PATH,
+                    {"name": "after", "in": "query", "schema": {"type": "string"}},
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **{k: v for k, v in COMMON_ERRORS.items() if k not in ("400", "413")},
+                    "404": NOT_FOUND,
+                    "410": _error(410, "The cursor is not a live cursor of this chat: reload"),
                 },
             },
         },
@@ -255,8 +425,107 @@ DOCUMENT: dict[str, Any] = {
                 "required": ["status", "chats", "nextCursor"],
                 "properties": {
                     "status": {"type": "string", "enum": ["success"]},
-                    "chats": {"type": "array", "items": {"$ref": "#/components/schemas/ChatRoom"}},
+                    "chats": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ChatWithState"},
+                    },
                     "nextCursor": {"type": ["string", "null"]},
+                },
+            },
+            "ChatWithState": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/ChatRoom"},
+                    {
+                        "type": "object",
+                        "required": ["isStreaming", "hasUnread"],
+                        "properties": {
+                            "isStreaming": {"type": "boolean"},
+                            "hasUnread": {"type": "boolean"},
+                        },
+                    },
+                ]
+            },
+            "ReadChatResponse": {
+                "type": "object",
+                "required": ["status", "chat"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "chat": {"$ref": "#/components/schemas/ChatWithState"},
+                },
+            },
+            "Message": {
+                "type": "object",
+                "required": ["id", "chatId", "role", "parts", "status", "createdAt", "updatedAt"],
+                "properties": {
+                    "id": UUID,
+                    "chatId": UUID,
+                    "role": {"type": "string", "enum": ["user", "assistant", "system"]},
+                    "parts": {"type": "array", "items": {"type": "object"}},
+                    "status": {"type": "string", "enum": ["complete", "streaming", "stopped"]},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                    "updatedAt": {"type": "string", "format": "date-time"},
+                },
+            },
+            "SendMessageRequest": {
+                "type": "object",
+                "required": ["parts"],
+                "properties": {
+                    "messageId": {**UUID, "description": "Client-chosen; a retry answers the same"},
+                    "parts": PARTS,
+                },
+            },
+            "StartReplyRequest": {
+                "type": "object",
+                "properties": {
+                    "messageId": UUID,
+                    "role": {"type": "string", "enum": ["assistant", "system"]},
+                },
+            },
+            "AppendChunkRequest": {
+                "type": "object",
+                "required": ["index", "parts"],
+                "properties": {
+                    "index": {"type": "integer", "minimum": 0, "maximum": MAX_CHUNKS - 1},
+                    "parts": PARTS,
+                },
+            },
+            "MessageResponse": {
+                "type": "object",
+                "required": ["status", "message"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "message": {"$ref": "#/components/schemas/Message"},
+                },
+            },
+            "ListMessagesResponse": {
+                "type": "object",
+                "required": ["status", "messages", "previousCursor", "cursor"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "messages": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Message"},
+                    },
+                    "previousCursor": {"type": ["string", "null"]},
+                    "cursor": {"type": "string"},
+                },
+            },
+            "ChunkResponse": {
+                "type": "object",
+                "required": ["status", "messageId", "index"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "messageId": UUID,
+                    "index": {"type": "integer"},
+                },
+            },
+            "DeleteMessagesResponse": {
+                "type": "object",
+                "required": ["status", "chatId", "messageIds"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["success"]},
+                    "chatId": UUID,
+                    "messageIds": {"type": "array", "items": UUID},
                 },
             },
             "DeleteChatResponse": {

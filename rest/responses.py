@@ -28,14 +28,14 @@ def _camel(name: str) -> str:
 _JSON_FIELDS = tuple((name, _camel(name)) for name in CHAT_FIELDS if name != "created_at")
 
 
-def _json_value(value: object) -> object:
+def json_value(value: object) -> object:
     if isinstance(value, datetime):
         return iso_timestamp(value)
     return str(value) if isinstance(value, UUID) else value
 
 
 def chat_json(chat: ChatRoom) -> dict[str, Any]:
-    return {key: _json_value(getattr(chat, name)) for name, key in _JSON_FIELDS}
+    return {key: json_value(getattr(chat, name)) for name, key in _JSON_FIELDS}
 
 
 def success(**fields: Any) -> JSONResponse:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from strawberry.dataloader import DataLoader
 
+from resolvers import conversations
 from resolvers.auth import Authenticator
 from resolvers.errors import AccessDenied, ServiceError, Unauthenticated
 from resolvers.models import Caller
@@ -30,6 +33,20 @@ class Context:
     _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _outcome: Caller | ServiceError | None = field(default=None, init=False)
     _identified: Caller | None = field(default=None, init=False)
+    # isStreaming and hasUnread of the chats a document asks for, read in one query per tick;
+    # uncached, since a WebSocket's context outlives every state it would keep.
+    _states: DataLoader[UUID, tuple[bool, bool]] | None = field(default=None, init=False)
+
+    async def chat_state(self, chat_id: UUID) -> tuple[bool, bool]:
+        """(isStreaming, hasUnread for the caller) of a chat the caller may see."""
+        if self._states is None:
+
+            async def load(chat_ids: list[UUID]) -> list[tuple[bool, bool]]:
+                states = await conversations.chat_states(await self.caller(), chat_ids)
+                return [states[chat_id] for chat_id in chat_ids]
+
+            self._states = DataLoader(load_fn=load, cache=False)
+        return await self._states.load(chat_id)
 
     async def caller(self) -> Caller:
         async with self._authenticating:

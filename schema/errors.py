@@ -15,6 +15,7 @@ from chats_api.logs import logger, operation
 from resolvers.errors import (
     AccessDenied,
     Conflict,
+    CursorExpired,
     InternalError,
     InvalidInput,
     NotFound,
@@ -34,6 +35,7 @@ CODES: dict[type[ServiceError], str] = {
     Unauthenticated: "UNAUTHENTICATED",
     AccessDenied: "FORBIDDEN",
     NotFound: "NOT_FOUND",
+    CursorExpired: "CURSOR_EXPIRED",
     Conflict: "CONFLICT",
     RateLimited: "TOO_MANY_REQUESTS",
     InternalError: INTERNAL_SERVER_ERROR,

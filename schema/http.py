@@ -33,12 +33,13 @@ from chats_api.logs import executor, logger, operation
 from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError
 from resolvers.persisted import PersistedQueries
+from resolvers.streams import OpenStreams
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.execution.cache import Plans, compiles_for
 from schema.execution.plan import Plan
 from schema.schema import Schema, build_schema
-from schema.sockets import CheckedConnection, OpenSockets
+from schema.sockets import CheckedConnection
 from schema.trusted import Admitted, DocumentGate, Refused
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
@@ -136,7 +137,7 @@ class GraphQLApp(GraphQL[Context, None]):
         *args: Any,
         gate: DocumentGate,
         plans: Plans | None,
-        max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
+        streams: OpenStreams,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -147,7 +148,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.reads_json = not any(
             protocol in self.stream_transport_classes_by_protocol for protocol in self.protocols
         )
-        self.sockets = OpenSockets(max_sockets_per_caller)
+        self.sockets = streams
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """GraphiQL for a GET that names no operation: neither `query` nor `documentId`."""
@@ -383,6 +384,7 @@ def graphql_app(
     compiled: bool = True,
     allowed_origins: Sequence[str] = ("*",),
     max_sockets_per_caller: int = MAX_SOCKETS_PER_CALLER,
+    streams: OpenStreams | None = None,
     schema: Schema | None = None,
 ) -> GraphQLApp:
     """`allowed_origins`: pages on these origins may open a WebSocket, as CORS lets them call
@@ -407,7 +409,7 @@ def graphql_app(
             safelist,
         ),
         plans=plans,
-        max_sockets_per_caller=max_sockets_per_caller,
+        streams=OpenStreams(max_sockets_per_caller) if streams is None else streams,
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),

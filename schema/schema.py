@@ -30,6 +30,7 @@ from resolvers import chats as chat_cases
 from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
 from schema.context import Context
+from schema.conversations import ConversationMutations, ConversationSubscriptions
 from schema.cost import find_operation, operation_cost
 from schema.errors import ErrorCodes, from_service_error
 from schema.execution.private import graphql_schema, provided_operation_name
@@ -226,7 +227,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ConversationMutations):
     # Root fields are nullable (as GitHub's, Shopify's and PostGraphile's): in a document of several
     # mutations, one that fails is null with its error and the committed ones keep their data.
 
@@ -261,7 +262,7 @@ class Mutation:
 
 
 @strawberry.type
-class Subscription:
+class Subscription(ConversationSubscriptions):
     @strawberry.subscription(
         description="Changes to an account's chats (the caller's own by default), as they happen."
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
 
 from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -32,26 +31,6 @@ from schema.trusted import Refused
 RECHECK_SECONDS = 0.5
 FORBIDDEN = 4403  # graphql-ws reconnects after it, asking the page for fresh credentials
 TOO_MANY = 4429  # graphql-ws does not retry after it
-
-
-class OpenSockets:
-    """Open sockets per caller (its key, or its account for a token), at most `limit` each in
-    this process: a key cannot hold the service's memory and file descriptors by the thousand."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
-
-    def open(self, holder: str) -> bool:
-        if self._open[holder] >= self.limit:
-            return False
-        self._open[holder] += 1
-        return True
-
-    def close(self, holder: str) -> None:
-        self._open[holder] -= 1
-        if self._open[holder] <= 0:
-            del self._open[holder]
 
 
 class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):

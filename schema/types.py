@@ -8,9 +8,14 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
 
+from resolvers import conversations
 from resolvers.models import CHAT_FIELDS
 from resolvers.models import ChatRoom as ChatRoomModel
+from resolvers.models import Message as MessageModel
+from schema.context import Context
 
 
 @strawberry.type(description="A chat room. Its URL is /sessions/{sessionId}/chats/{id}.")
@@ -28,6 +33,34 @@ class ChatRoom:
     @classmethod
     def from_model(cls, chat: ChatRoomModel) -> ChatRoom:
         return cls(**{name: getattr(chat, name) for name in CHAT_FIELDS})
+
+    @strawberry.field(
+        description="The conversation, oldest first: first/after forward, last/before backward; "
+        "the newest 50 by default."
+    )
+    async def messages(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> MessageConnection:
+        page = await conversations.list_messages(
+            await info.context.caller(), self.id, first=first, after=after, last=last, before=before
+        )
+        return message_connection(page)
+
+    @strawberry.field(description="Whether the assistant's reply is being written now.")
+    async def is_streaming(self, info: Info[Context, None]) -> bool:
+        return (await info.context.chat_state(self.id))[0]
+
+    @strawberry.field(
+        description="Whether an assistant's message ended after the caller last marked the chat "
+        "read."
+    )
+    async def has_unread(self, info: Info[Context, None]) -> bool:
+        return (await info.context.chat_state(self.id))[1]
 
 
 @strawberry.input(description="Every field is optional.")
@@ -137,3 +170,159 @@ class Account:
 @strawberry.type(description="Who the caller is: the account its key or access token acts as.")
 class Viewer:
     account: Account
+
+
+# Conversations ---------------------------------------------------------------------------------
+
+
+@strawberry.enum
+class MessageRole(Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+@strawberry.enum
+class MessageStatus(Enum):
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    STOPPED = "stopped"
+
+
+@strawberry.type(description="A message of a chat: a role and its AI SDK parts.")
+class Message:
+    id: uuid.UUID
+    chat_id: uuid.UUID
+    role: MessageRole
+    parts: list[JSON] = strawberry.field(
+        description="AI SDK parts: objects with a `type`; `text` parts carry `text`."
+    )
+    status: MessageStatus
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, message: MessageModel) -> Message:
+        return cls(
+            id=message.id,
+            chat_id=message.chat_id,
+            role=MessageRole(message.role),
+            parts=message.parts,
+            status=MessageStatus(message.status),
+            created_at=message.created_at,
+            updated_at=message.updated_at,
+        )
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type(description="A page of a chat's messages, oldest first.")
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+    event_cursor: str = strawberry.field(
+        description="The chat's event log as of this read: subscribe to chatMessages after it."
+    )
+
+
+def message_connection(page: conversations.MessagePage) -> MessageConnection:
+    """A page of messages as a Relay connection."""
+    edges = [
+        MessageEdge(cursor=conversations.page_cursor(m), node=Message.from_model(m))
+        for m in page.messages
+    ]
+    return MessageConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        event_cursor=page.event_cursor,
+    )
+
+
+@strawberry.input
+class SendMessageInput:
+    chat_id: uuid.UUID
+    parts: list[JSON]
+    message_id: uuid.UUID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Client-chosen id: sending the same message again returns the stored one.",
+    )
+
+
+@strawberry.input
+class StartReplyInput:
+    chat_id: uuid.UUID
+    message_id: uuid.UUID | None = strawberry.UNSET
+    role: MessageRole = MessageRole.ASSISTANT
+
+
+@strawberry.input
+class AppendReplyInput:
+    message_id: uuid.UUID
+    index: int = strawberry.field(description="0, 1, 2, ...: resending one is a harmless retry.")
+    parts: list[JSON]
+
+
+@strawberry.input
+class FinishReplyInput:
+    message_id: uuid.UUID
+
+
+@strawberry.input
+class StopReplyInput:
+    chat_id: uuid.UUID
+
+
+@strawberry.input
+class MarkChatReadInput:
+    chat_id: uuid.UUID
+
+
+@strawberry.input
+class DeleteMessagesInput:
+    chat_id: uuid.UUID
+    from_message_id: uuid.UUID
+
+
+@strawberry.type
+class MessagePayload:
+    message: Message
+
+
+@strawberry.type
+class DeleteMessagesPayload:
+    chat_id: uuid.UUID
+    message_ids: list[uuid.UUID]
+
+
+@strawberry.enum
+class MessageEventType(Enum):
+    ADDED = "ADDED"
+    CHUNK = "CHUNK"
+    FINISHED = "FINISHED"
+    STOPPED = "STOPPED"
+    DELETED = "DELETED"
+
+
+@strawberry.type
+class ReplyChunk:
+    message_id: uuid.UUID
+    index: int
+    parts: list[JSON]
+
+
+@strawberry.type(description="An event of a chat's conversation; `cursor` resumes after it.")
+class MessageEvent:
+    cursor: str
+    type: MessageEventType
+    message: Message | None = None
+    chunk: ReplyChunk | None = None
+    message_ids: list[uuid.UUID] | None = None

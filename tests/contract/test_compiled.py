@@ -391,8 +391,9 @@ def _generated(twins: Twins, mode: Mode) -> Callable[[], int]:
 
 
 def test_generated_documents(twins: Twins) -> None:
-    # Most generated documents are compiled (a query of two root fields is not).
-    assert _generated(twins, Mode.POSITIVE)() > 30
+    # Many generated documents are compiled: not a query of two root fields, nor one selecting a
+    # chat's messages, isStreaming or hasUnread (fields with resolvers, Strawberry's to run).
+    assert _generated(twins, Mode.POSITIVE)() > 20
 
 
 def test_generated_invalid_documents(twins: Twins) -> None:

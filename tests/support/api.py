@@ -134,7 +134,9 @@ class RestApi:
         body = rest_success(response, "chats", "nextCursor")
         if isinstance(body, Outcome):
             return body
-        return Outcome(200, chats=body["chats"], next_cursor=body["nextCursor"])
+        return Outcome(
+            200, chats=[without_state(c) for c in body["chats"]], next_cursor=body["nextCursor"]
+        )
 
     async def update_chat(self, payload: Any, *, key: str | None) -> Outcome:
         body = rest_success(await self._send("PATCH", payload, key), "chat")
@@ -215,6 +217,14 @@ class GraphQLApi:
         account = body["data"]["viewer"]["account"]
         # The REST form of the kind, so that both protocols compare equal.
         return Outcome(200, account={**account, "kind": account["kind"].lower()})
+
+
+def without_state(chat: dict[str, Any]) -> dict[str, Any]:
+    """A listed chat as the seed's ChatRoom: its conversation's state checked and set aside."""
+    chat = dict(chat)
+    assert isinstance(chat.pop("isStreaming"), bool)
+    assert isinstance(chat.pop("hasUnread"), bool)
+    return chat
 
 
 def rest_body(response: httpx.Response) -> dict[str, Any]:

@@ -27,6 +27,7 @@ CODE_OF_STATUS = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     409: "CONFLICT",
+    410: "CURSOR_EXPIRED",
     413: "BAD_USER_INPUT",
     429: "TOO_MANY_REQUESTS",
     500: "INTERNAL_SERVER_ERROR",
@@ -40,7 +41,9 @@ def _documented() -> dict[str, set[str]]:
     for operations in DOCUMENT["paths"].values():
         for operation in operations.values():
             for status, response in operation["responses"].items():
-                examples = response["content"]["application/json"].get("examples", {})
+                # A stream's 200 is text/event-stream; every error is JSON.
+                json_content = response["content"].get("application/json", {})
+                examples = json_content.get("examples", {})
                 found.setdefault(status, set()).update(
                     e["value"].get("message") for e in examples.values()
                 )

@@ -22,6 +22,7 @@ CODE_STATUS = {
     "TOO_MANY_REQUESTS": 429,
     "INTERNAL_SERVER_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
+    "CURSOR_EXPIRED": 410,
 }
 CHAT_FIELDS = "id title accountId sessionId updatedAt artistId"
 CREATE_CHAT = (

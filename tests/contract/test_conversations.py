@@ -315,15 +315,15 @@ async def test_paging_both_ways(
         seen: list[str] = []
         before = newest.body["previous"]
         while before is not None:
-            page = (
+            older = (
                 await client.get(
                     f"/api/chats/{chat}/messages",
                     headers=key(world),
                     params={"limit": 3, "before": before},
                 )
             ).json()
-            seen = [m["id"] for m in page["messages"]] + seen
-            before = page["previousCursor"]
+            seen = [m["id"] for m in older["messages"]] + seen
+            before = older["previousCursor"]
         assert seen == ids[:4]
         bad = await client.get(
             f"/api/chats/{chat}/messages", headers=key(world), params={"limit": 0}

@@ -1,0 +1,201 @@
+"""A reply streamed while the agent writes it, read live by a frontend on another process, over
+Server-Sent Events and over graphql-transport-ws, with the connection cut mid-reply and resumed
+from the last cursor: every chunk once, in order, whichever transport carries the hints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.databases import Database, run_cli
+from tests.support.servers import serving
+from tests.support.world import World
+from tests.support.ws import graphql_socket
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+CHUNKS = 40
+CHAT_MESSAGES = (
+    "subscription($chatId: UUID!, $after: String) { chatMessages(chatId: $chatId, after: $after)"
+    " { cursor type chunk { messageId index parts } message { id status parts } } }"
+)
+
+
+@pytest.fixture
+def two_servers(database: Database, events_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A reader's server and a writer's: two processes on PostgreSQL, one on SQLite."""
+    with ExitStack() as stack:
+        first = stack.enter_context(serving(database, env=events_env))
+        second = (
+            stack.enter_context(serving(database, env=events_env))
+            if database.engine == "postgres"
+            else first
+        )
+        yield first, second
+
+
+async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+    """(id, event, data) of each event of a text/event-stream; comments skipped."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = value
+            continue
+        if "data" in fields:
+            yield fields.get("id", ""), fields["event"], json.loads(fields["data"])
+        fields = {}
+
+
+async def agent(base: str, key: str, chat: str) -> str:
+    """The platform's agent: a reply of CHUNKS chunks, written at its own pace, then finished."""
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as client:
+        started = await client.post(f"/api/chats/{chat}/replies", json={})
+        reply = started.json()["message"]["id"]
+        for index in range(CHUNKS):
+            answer = await client.post(
+                f"/api/chats/{chat}/replies/{reply}/chunks",
+                json={"index": index, "parts": [{"type": "text", "text": f"{index} "}]},
+            )
+            assert answer.status_code == 200, answer.text
+            await asyncio.sleep(0.01)
+        assert (await client.post(f"/api/chats/{chat}/replies/{reply}/finish")).status_code == 200
+        return str(reply)
+
+
+async def new_chat(base: str, key: str) -> tuple[str, str]:
+    """A chat with the user's message, and the log's position as the page was read."""
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as client:
+        chat = (await client.post("/api/chats", json={"topic": "Live"})).json()["chat"]["id"]
+        sent = await client.post(
+            f"/api/chats/{chat}/messages", json={"parts": [{"type": "text", "text": "Go"}]}
+        )
+        assert sent.status_code == 200
+        page = (await client.get(f"/api/chats/{chat}/messages")).json()
+        assert [m["role"] for m in page["messages"]] == ["user"]
+        return chat, page["cursor"]
+
+
+def assert_whole(events: list[dict[str, Any]], reply: str) -> None:
+    chunks = [e["chunk"]["index"] for e in events if e["type"].lower() == "chunk"]
+    assert chunks == list(range(CHUNKS))  # each once, in order
+    kinds = [e["type"].lower() for e in events]
+    assert kinds[0] == "added"
+    assert kinds[-1] == "finished"
+    final = events[-1]["message"]
+    assert final["id"] == reply
+    assert final["parts"] == [{"type": "text", "text": "".join(f"{i} " for i in range(CHUNKS))}]
+
+
+async def test_sse_resumes_after_cuts(two_servers: tuple[str, str], world: World) -> None:
+    reading, writing = two_servers
+    key = world.keys["alice"]
+    chat, cursor = await new_chat(reading, key)
+    writer = asyncio.create_task(agent(writing, key, chat))
+    seen: list[dict[str, Any]] = []
+    cuts = 0
+    async with httpx.AsyncClient(base_url=reading, timeout=30) as client:
+        last: str | None = None
+        while not seen or seen[-1]["type"] != "finished":
+            # The first connection starts from the page's cursor; each later one, as a browser's
+            # EventSource does, sends the last id it saw (and the stale `after` is ignored).
+            headers = {"x-api-key": key, **({"last-event-id": last} if last else {})}
+            url = f"/api/chats/{chat}/stream?after={cursor}"
+            async with client.stream("GET", url, headers=headers) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                async for event_id, kind, data in sse(response):
+                    assert event_id == data["cursor"]
+                    assert kind == data["type"]
+                    seen.append(data)
+                    last = event_id
+                    if cuts < 3 and len(seen) >= 8 * (cuts + 1):
+                        cuts += 1
+                        break  # the connection is cut mid-reply
+                    if kind == "finished":
+                        break
+    assert cuts == 3
+    assert_whole(seen, await writer)
+
+
+async def test_graphql_subscription_resumes_after_cuts(
+    two_servers: tuple[str, str], world: World
+) -> None:
+    reading, writing = two_servers
+    key = world.keys["alice"]
+    chat, cursor = await new_chat(reading, key)
+    writer = asyncio.create_task(agent(writing, key, chat))
+    seen: list[dict[str, Any]] = []
+    after = cursor
+    for cut in range(4):
+        async with graphql_socket(reading) as socket:
+            assert await socket.init({"x-api-key": key}) == {"type": "connection_ack"}
+            await socket.subscribe(CHAT_MESSAGES, {"chatId": chat, "after": after})
+            while True:
+                message = await socket.receive()
+                if message["type"] == "ping":
+                    continue
+                assert message["type"] == "next", message
+                event = message["payload"]["data"]["chatMessages"]
+                seen.append(event)
+                after = event["cursor"]
+                if event["type"] == "FINISHED" or (cut < 3 and len(seen) >= 8 * (cut + 1)):
+                    break
+        if seen[-1]["type"] == "FINISHED":
+            break
+    assert_whole(seen, await writer)
+
+
+async def test_streams_refuse_what_they_cannot_resume(database: Database, world: World) -> None:
+    key = world.keys["alice"]
+    with serving(database) as base:
+        chat, cursor = await new_chat(base, key)
+        _, other_cursor = await new_chat(base, key)
+        async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as client:
+            for bad in ("nope", other_cursor, cursor + "A"):
+                answer = await client.get(f"/api/chats/{chat}/stream", params={"after": bad})
+                assert (answer.status_code, answer.json()) == (
+                    410,
+                    {"status": "error", "message": "Cursor expired"},
+                )
+            hidden = await client.get(
+                f"/api/chats/{chat}/stream", headers={"x-api-key": world.keys["bob"]}
+            )
+            assert (hidden.status_code, hidden.json()["message"]) == (404, "Chat not found")
+            async with graphql_socket(base) as socket:
+                assert await socket.init({"x-api-key": key}) == {"type": "connection_ack"}
+                await socket.subscribe(CHAT_MESSAGES, {"chatId": chat, "after": other_cursor})
+                message = await socket.receive()
+                errors = (
+                    message["payload"]["errors"]
+                    if message["type"] == "next"
+                    else message["payload"]
+                )
+                assert errors[0]["extensions"]["code"] == "CURSOR_EXPIRED"
+                assert errors[0]["message"] == "Cursor expired"
+
+
+async def test_a_revoked_keys_stream_ends(database: Database, world: World) -> None:
+    key = world.keys["alice"]
+    with serving(database) as base:
+        chat, _ = await new_chat(base, key)
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as client,
+            client.stream(
+                "GET", f"/api/chats/{chat}/stream", headers={"x-api-key": key}
+            ) as response,
+        ):
+            assert response.status_code == 200
+            run_cli(["keys", "revoke", key], database.url)
+            started = asyncio.get_running_loop().time()
+            async with asyncio.timeout(5):
+                async for _ in response.aiter_lines():
+                    pass  # the stream ends by itself
+            assert asyncio.get_running_loop().time() - started < 3

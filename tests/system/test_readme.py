@@ -105,3 +105,23 @@ async def test_examples_work_as_written(database: Database, tmp_path: Path) -> N
     lines = events.read_text().splitlines()
     setlist = [line for line in lines if "Setlist" in line]
     assert [line.split("'")[3] for line in setlist] == ["CREATED", "UPDATED", "UPDATED", "DELETED"]
+
+
+async def test_the_conversation_example_works_as_written(database: Database) -> None:
+    """The README's conversation: a message, a reply in three chunks, the stream from the page's
+    cursor, then resumed after its second event with Last-Event-ID."""
+    script = "\n".join(["{", example("try-it"), "} > /dev/null", example("converse")])
+    with serving(database) as base:
+        port = base.rsplit(":", 1)[1]
+        result = await anyio.to_thread.run_sync(run_bash, script, database.url, port)
+    assert result.returncode == 0, result.stderr
+    sent, *stream = result.stdout.splitlines()
+    assert json.loads(sent)["message"]["parts"] == [
+        {"type": "text", "text": "Open with the single?"}
+    ]
+    events = [json.loads(line[6:]) for line in stream if line.startswith("data: ")]
+    first, resumed = events[:5], events[5:]
+    assert [e["type"] for e in first] == ["added", "chunk", "chunk", "chunk", "finished"]
+    assert first[-1]["message"]["parts"] == [{"type": "text", "text": "Yes: it is the hook."}]
+    assert first[-1]["message"]["status"] == "complete"
+    assert resumed == first[2:]  # each event after the second, once

@@ -278,6 +278,13 @@ def issuer() -> Iterator[tuple[str, str]]:
 def wrk(base: str, candidate: str, key: str, connections: int, duration: int) -> dict[str, int]:
     path, body = CANDIDATES[candidate]
     credential = {"BENCH_TOKEN" if candidate in TOKEN_CANDIDATES else "BENCH_KEY": key}
+    return wrk_post(base, path, body, credential, connections, duration)
+
+
+def wrk_post(
+    base: str, path: str, body: str, credential: dict[str, str], connections: int, duration: int
+) -> dict[str, int]:
+    """wrk POSTing `body` to `path` with `credential` (BENCH_KEY or BENCH_TOKEN): its figures."""
     result = subprocess.run(
         [
             "wrk",
@@ -298,7 +305,7 @@ def wrk(base: str, candidate: str, key: str, connections: int, duration: int) ->
     figures = dict(re.findall(r"^([A-Z0-9_]+) (\d+)$", result.stdout, re.MULTILINE))
     errors = re.search(r"Socket errors: (.*)", result.stdout)
     if errors:
-        print(f"  wrk socket errors ({candidate}): {errors.group(1)}", file=sys.stderr)
+        print(f"  wrk socket errors ({path}): {errors.group(1)}", file=sys.stderr)
     return {name: int(value) for name, value in figures.items()}
 
 

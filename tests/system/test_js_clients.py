@@ -60,6 +60,26 @@ def test_apollo_client(node: str, database: Database) -> None:
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+def test_apollo_conversation(node: str, database: Database, events_env: dict[str, str]) -> None:
+    """A chat screen with Apollo Client 4: messages paged both ways and merged in the cache by
+    cursor, then the reply followed with GraphQLWsLink, the socket cut three times mid-reply and
+    the subscription resumed with `after`."""
+    _, key = provision(database)
+    with serving(database, env=events_env) as base:
+        seen = run_node(node, "conversation.mjs", base, key)
+    assert isinstance(seen, dict)
+    assert seen["backwardPages"] == 3
+    assert seen["backwardIds"] == seen["sent"]
+    assert seen["forwardPages"] == 3
+    assert seen["forwardIds"] == seen["sent"]
+    assert seen["chunkIndices"] == list(range(24))  # every chunk once, in order, across 3 cuts
+    assert seen["eventTypes"] == ["ADDED", "CHUNK", "FINISHED"]
+    assert seen["final"]["id"] == seen["reply"]
+    assert seen["final"]["status"] == "COMPLETE"
+    assert seen["final"]["parts"] == [{"type": "text", "text": "".join(f"{i} " for i in range(24))}]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
 def test_apollo_subscriptions_over_graphql_ws(
     node: str, database: Database, events_env: dict[str, str]
 ) -> None:

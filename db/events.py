@@ -77,8 +77,9 @@ class Watcher:
     """A live reader of one chat's log in this process: woken by each hint for the chat, and told
     when hints may have been lost (it then reads the log)."""
 
-    def __init__(self, chat_id: str) -> None:
+    def __init__(self, chat_id: str, transport: Transport) -> None:
         self.chat_id = chat_id
+        self._transport = transport
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         # Hints may have been missed (a full queue, a lost transport): read the log.
         self.behind = False
@@ -94,6 +95,15 @@ class Watcher:
     def lose(self) -> None:
         self.behind = True
         self.put("")
+
+    async def relisten(self) -> None:
+        """After a loss: this process listens again if it can (Redis back, NOTIFY's connection
+        reopened); until then the log is read on a timer."""
+        try:
+            await self._transport.listen()
+            self.deaf = False
+        except Exception:
+            self.deaf = True
 
 
 class SubscriberTooSlow(Exception):
@@ -187,13 +197,10 @@ class EventHub:
         """Hints of one chat's new log entries, from now on. A transport that cannot start leaves
         the watcher deaf (it reads the log on a timer) rather than failing its stream."""
         key = str(chat_id)
-        watcher = Watcher(key)
+        watcher = Watcher(key, self._transport)
         self._watchers.setdefault(key, set()).add(watcher)
         try:
-            try:
-                await self._transport.listen()
-            except Exception:
-                watcher.deaf = True
+            await watcher.relisten()
             yield watcher
         finally:
             watchers = self._watchers.get(key)

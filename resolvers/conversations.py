@@ -441,12 +441,15 @@ async def follow(chat_id: UUID, start: int) -> AsyncIterator[Event]:
                 if len(read[0]) == LOG_BATCH:
                     continue
                 while True:
+                    if watcher.deaf:
+                        await watcher.relisten()
                     try:
                         hint = await asyncio.wait_for(watcher.queue.get(), LOG_POLL_SECONDS)
                     except TimeoutError:
                         break
                     if watcher.behind or not hint:
                         watcher.behind = False
+                        await watcher.relisten()
                         break
                     seq, hinted = decode_hint(hint)
                     if seq <= last:

@@ -11,11 +11,13 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.graphql import nodes
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from rest.openapi import DOCUMENT
@@ -31,6 +33,40 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
     derandomize=True,  # the same cases on every run: a failure in CI replays locally
 )
+
+
+def _json_node(value: Any) -> graphql.ValueNode:
+    """A JSON value as a GraphQL literal: what a client writes for the `JSON` scalar."""
+    if isinstance(value, dict):
+        return nodes.Object(
+            [
+                graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=_json_node(v))
+                for k, v in value.items()
+            ]
+        )
+    if isinstance(value, list):
+        return nodes.List([_json_node(v) for v in value])
+    if isinstance(value, bool):
+        return nodes.Boolean(value)
+    if isinstance(value, int):
+        return nodes.Int(value)
+    if value is None:
+        return graphql.NullValueNode()
+    return nodes.String(value)
+
+
+# AI SDK parts, valid or not: objects keyed by GraphQL names (`type` and `text` among them).
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**31), 2**31 - 1) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["type", "text", "toolCallId", "input", "url", "x"]), inner, max_size=3
+        )
+    ),
+    max_leaves=8,
+)
+schemathesis.graphql.scalar("JSON", _JSON.map(_json_node))
 rest_schema = schemathesis.openapi.from_dict(DOCUMENT)
 graphql_schema = schemathesis.graphql.from_file(sdl())
 

@@ -99,9 +99,7 @@ async def run_agents(
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    latencies = [
-        max(0.0, delivered[k] - acked[k]) * 1000 for k in acked if k in delivered
-    ]
+    latencies = [max(0.0, delivered[k] - acked[k]) * 1000 for k in acked if k in delivered]
     return {
         "chunks_per_s": len(acked) / elapsed,
         "delivered_share": len(latencies) / max(len(acked), 1),

@@ -13,6 +13,19 @@ end
 
 local threads = {}
 
+-- BENCH_PATHS and BENCH_BODIES (one a line, in pairs): the requests taken in turn instead.
+local paths, bodies = {}, {}
+for line in string.gmatch(os.getenv("BENCH_PATHS") or "", "[^\n]+") do table.insert(paths, line) end
+for line in string.gmatch(os.getenv("BENCH_BODIES") or "", "[^\n]+") do table.insert(bodies, line) end
+local turn = 0
+if #paths > 0 then
+  function request()
+    turn = turn + 1
+    local i = turn % #paths + 1
+    return wrk.format(nil, paths[i], nil, bodies[i])
+  end
+end
+
 function setup(thread)
   table.insert(threads, thread)
 end

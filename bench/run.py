@@ -282,30 +282,60 @@ def wrk(base: str, candidate: str, key: str, connections: int, duration: int) ->
 
 
 def wrk_post(
-    base: str, path: str, body: str, credential: dict[str, str], connections: int, duration: int
+    base: str,
+    path: str,
+    body: str,
+    credential: dict[str, str],
+    connections: int,
+    duration: int,
+    turns: list[tuple[str, str]] | None = None,
 ) -> dict[str, int]:
-    """wrk POSTing `body` to `path` with `credential` (BENCH_KEY or BENCH_TOKEN): its figures."""
+    """wrk POSTing `body` to `path` with `credential` (BENCH_KEY or BENCH_TOKEN), or each of
+    `turns` (path, body) in turn: its figures."""
+    rotation = (
+        {
+            "BENCH_PATHS": "\n".join(p for p, _ in turns),
+            "BENCH_BODIES": "\n".join(b for _, b in turns),
+        }
+        if turns
+        else {}
+    )
+    env = {"BENCH_PATH": path, "BENCH_BODY": body, **credential, **rotation}
+    return wrk_script(base, "create.lua", env, connections, duration, threads=1)
+
+
+def wrk_script(
+    base: str,
+    script: str,
+    env: dict[str, str],
+    connections: int,
+    duration: int,
+    threads: int | None = None,
+) -> dict[str, int]:
+    """wrk running bench/`script` (one thread a connection unless `threads`): its figures."""
     result = subprocess.run(
         [
             "wrk",
-            "-t1",
+            f"-t{threads or connections}",
             f"-c{connections}",
             f"-d{duration}s",
             "--timeout",
             "10s",
             "-s",
-            str(REPO / "bench" / "create.lua"),
+            str(REPO / "bench" / script),
             base,
         ],
-        env={**os.environ, "BENCH_PATH": path, "BENCH_BODY": body, **credential},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=True,
     )
+    if result.stderr.strip():
+        print(f"  wrk ({script}): {result.stderr.strip()[:300]}", file=sys.stderr)
     figures = dict(re.findall(r"^([A-Z0-9_]+) (\d+)$", result.stdout, re.MULTILINE))
     errors = re.search(r"Socket errors: (.*)", result.stdout)
     if errors:
-        print(f"  wrk socket errors ({path}): {errors.group(1)}", file=sys.stderr)
+        print(f"  wrk socket errors ({script}): {errors.group(1)}", file=sys.stderr)
     return {name: int(value) for name, value in figures.items()}
 
 

@@ -22,8 +22,8 @@ from db import events as events_module
 from db.engine import background_query, current_engine, query
 from db.errors import Refused, retry_transient
 from db.events import Watcher
-from db.queries import Outbox, select_chat, writing
-from db.rows import ChunkRow, LogEntry, MessageRow
+from db.queries import Outbox, writing
+from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow
 from db.tables import Chat, ChatLogEntry, ChatRead, Message
 
 # A merge of a reply's parts with a chunk's: the resolvers' rule, applied under the lock.
@@ -68,37 +68,74 @@ def _message(row: dict[str, Any]) -> MessageRow:
     )
 
 
+_SELECT_MESSAGE = (
+    "SELECT id, chat_id, role, parts, status, created_at, updated_at, seq, chunks"
+    " FROM messages WHERE id = {}"
+)
+# Every write's first statement: the chat's next sequence numbers, its row locked until the commit
+# (and, when the write moves the chat, its updatedAt), and the chat as its event needs it.
+_CHAT_RETURNING = (
+    " WHERE id = {} RETURNING last_seq, id, title, account_id, session_id, updated_at,"
+    " created_at, (SELECT artist_id FROM sessions WHERE sessions.id = chats.session_id)"
+    " AS artist_id"
+)
+_TAKE = "UPDATE chats SET last_seq = last_seq + {}" + _CHAT_RETURNING
+_TAKE_AND_MOVE = "UPDATE chats SET last_seq = last_seq + {}, updated_at = {}" + _CHAT_RETURNING
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (id, chat_id, seq, role, parts, status, chunks, created_at, updated_at)"
+    " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})"
+)
+_INSERT_LOG = (
+    "INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)"
+    " VALUES ({}, {}, {}, {}, {}, {}, {}, {})"
+)
+
+
 async def _select_message(message_id: UUID) -> MessageRow | None:
-    row = await Message.select(*_MESSAGE_COLUMNS).where(Message.id == message_id).first()
-    return _message(row) if row else None
+    rows = await Message.raw(_SELECT_MESSAGE, message_id)
+    return _message(rows[0]) if rows else None
 
 
-async def _take_seq(chat_id: UUID, count: int = 1) -> int:
-    """Locks the chat's row and takes `count` sequence numbers; returns the first. Refused
-    ("chat") when the chat is gone."""
-    rows = (
-        await Chat.update({Chat.last_seq: Chat.last_seq + count})
-        .where(Chat.id == chat_id)
-        .returning(Chat.last_seq)
-    )
+async def _take_seq(
+    outbox: Outbox, chat_id: UUID, count: int = 1, moved_at: datetime | None = None
+) -> int:
+    """Locks the chat's row and takes `count` sequence numbers; returns the first. With
+    `moved_at`, the chat's updatedAt moves and its chatEvents UPDATED goes out. Refused ("chat")
+    when the chat is gone."""
+    if moved_at is None:
+        rows = await Chat.raw(_TAKE, count, chat_id)
+    else:
+        rows = await Chat.raw(_TAKE_AND_MOVE, count, moved_at, chat_id)
     if not rows:
         raise Refused("chat")
-    return int(rows[0]["last_seq"]) - count + 1
+    row = rows[0]
+    if moved_at is not None:
+        artist = row["artist_id"]
+        chat = ChatRow(
+            id=_uuid(row["id"]),
+            title=row["title"],
+            account_id=_uuid(row["account_id"]),
+            session_id=_uuid(row["session_id"]),
+            updated_at=_time(row["updated_at"]),
+            artist_id=None if artist is None else _uuid(artist),
+            created_at=_time(row["created_at"]),
+        )
+        outbox.events.append(events_module.encode("UPDATED", chat))
+    return int(row["last_seq"]) - count + 1
 
 
 async def _log(outbox: Outbox, entry: LogEntry, now: datetime) -> None:
     chunk = entry.chunk
-    await ChatLogEntry.insert(
-        ChatLogEntry(
-            id=_log_id(entry),
-            chat=entry.chat_id,
-            seq=entry.seq,
-            type=entry.type,
-            message_id=chunk.message_id if chunk else None,
-            chunk_index=chunk.index if chunk else None,
-            payload=dumps(entry.payload()),
-            created_at=now,
-        )
+    await ChatLogEntry.raw(
+        _INSERT_LOG,
+        _log_id(entry),
+        entry.chat_id,
+        entry.seq,
+        entry.type,
+        chunk.message_id if chunk else None,
+        chunk.index if chunk else None,
+        dumps(entry.payload()),
+        now,
     )
     outbox.hints.append(events_module.encode_hint(entry))
 
@@ -108,27 +145,18 @@ def _log_id(entry: LogEntry) -> UUID:
     return uuid5(entry.chat_id, str(entry.seq))
 
 
-async def _move_chat(outbox: Outbox, chat_id: UUID, now: datetime) -> None:
-    """The chat's updatedAt moves, and its chatEvents UPDATED goes out."""
-    await Chat.update({Chat.updated_at: now}).where(Chat.id == chat_id)
-    chat = await select_chat(chat_id)
-    if chat is not None:
-        outbox.events.append(events_module.encode("UPDATED", chat))
-
-
 async def _store_message(message: MessageRow, now: datetime) -> None:
-    await Message.insert(
-        Message(
-            id=message.id,
-            chat=message.chat_id,
-            seq=message.seq,
-            role=message.role,
-            parts=dumps(message.parts),
-            status=message.status,
-            chunks=message.chunks,
-            created_at=now,
-            updated_at=now,
-        )
+    await Message.raw(
+        _INSERT_MESSAGE,
+        message.id,
+        message.chat_id,
+        message.seq,
+        message.role,
+        dumps(message.parts),
+        message.status,
+        message.chunks,
+        now,
+        now,
     )
 
 
@@ -144,34 +172,36 @@ async def add_message(
     (STREAMING, at most one per chat: Refused "streaming"). Raises DuplicateKey when the id is
     taken; Refused "chat" when the chat is gone."""
     async with writing() as outbox:
-        seq = await _take_seq(chat_id)
-        if status == "streaming" and await Message.exists().where(
+        streaming = status == "streaming"
+        seq = await _take_seq(outbox, chat_id, moved_at=None if streaming else now)
+        if streaming and await Message.exists().where(
             (Message.chat == chat_id) & (Message.status == "streaming")
         ):
             raise Refused("streaming")
         message = MessageRow(message_id, chat_id, role, parts, status, now, now, seq)
         await _store_message(message, now)
         await _log(outbox, LogEntry(chat_id, seq, "ADDED", message=message), now)
-        if status != "streaming":
-            await _move_chat(outbox, chat_id, now)
     return message
 
 
 @retry_transient
 @query
 async def append_chunk(
-    *, message_id: UUID, index: int, parts: list[Any], merge: Merge, now: datetime
-) -> tuple[MessageRow, bool]:
-    """The reply after chunk `index`, and whether it was written now (False: the same chunk was
-    stored before, a retry). Refused: "message" (gone), "conflict" (the index holds other parts),
-    "not_streaming", "order" (an index past the next)."""
-    found = await _select_message(message_id)
-    if found is None:
-        raise Refused("message")
+    *,
+    chat_id: UUID,
+    message_id: UUID,
+    index: int,
+    parts: list[Any],
+    merge: Merge,
+    now: datetime,
+) -> MessageRow:
+    """The reply of `chat_id` after chunk `index`. Refused: "message" (gone), "retry" (the index
+    holds the same parts: nothing written), "conflict" (it holds other parts), "not_streaming",
+    "order" (an index past the next)."""
     async with writing() as outbox:
-        seq = await _take_seq(found.chat_id)
+        seq = await _take_seq(outbox, chat_id)
         message = await _select_message(message_id)  # as it is now, under the chat's lock
-        if message is None:
+        if message is None or message.chat_id != chat_id:
             raise Refused("message")
         if index < message.chunks:
             stored = await _stored_chunk(message_id, index)
@@ -183,16 +213,16 @@ async def append_chunk(
         if index > message.chunks:
             raise Refused("order")
         merged = merge(message.parts, parts, message.chunks + 1)
-        await Message.update(
-            {
-                Message.parts: dumps(merged),
-                Message.chunks: message.chunks + 1,
-                Message.updated_at: now,
-            }
-        ).where(Message.id == message_id)
+        await Message.raw(
+            "UPDATE messages SET parts = {}, chunks = {}, updated_at = {} WHERE id = {}",
+            dumps(merged),
+            message.chunks + 1,
+            now,
+            message_id,
+        )
         chunk = ChunkRow(message_id, index, parts)
-        await _log(outbox, LogEntry(message.chat_id, seq, "CHUNK", chunk=chunk), now)
-    return _replace(message, parts=merged, chunks=message.chunks + 1, updated_at=now), True
+        await _log(outbox, LogEntry(chat_id, seq, "CHUNK", chunk=chunk), now)
+    return _replace(message, parts=merged, chunks=message.chunks + 1, updated_at=now)
 
 
 async def _stored_chunk(message_id: UUID, index: int) -> list[Any] | None:
@@ -225,21 +255,17 @@ async def _end_reply(
 
 @retry_transient
 @query
-async def finish_reply(*, message_id: UUID, now: datetime) -> MessageRow:
-    """The reply made COMPLETE. Refused: "message" (gone), "complete" (it was already: the
-    caller answers with it), "not_streaming" (stopped)."""
-    found = await _select_message(message_id)
-    if found is None:
-        raise Refused("message")
+async def finish_reply(*, chat_id: UUID, message_id: UUID, now: datetime) -> MessageRow:
+    """The reply made COMPLETE (it moves the chat). Refused: "message" (gone), "complete" (it
+    was already: the caller answers with it), "not_streaming" (stopped)."""
     async with writing() as outbox:
-        seq = await _take_seq(found.chat_id)
+        seq = await _take_seq(outbox, chat_id, moved_at=now)
         message = await _select_message(message_id)
-        if message is None:
+        if message is None or message.chat_id != chat_id:
             raise Refused("message")
         if message.status != "streaming":
             raise Refused("complete" if message.status == "complete" else "not_streaming")
         ended = await _end_reply(outbox, message, "complete", seq, now)
-        await _move_chat(outbox, message.chat_id, now)
     return ended
 
 
@@ -251,7 +277,7 @@ async def stop_reply(
     """The chat's streaming reply made STOPPED (with `idle_since`: only if its last write is older,
     as the reply timeout stops it). Refused: "chat" (gone), "none_streaming"."""
     async with writing() as outbox:
-        seq = await _take_seq(chat_id)
+        seq = await _take_seq(outbox, chat_id, moved_at=now)
         where: Any = (Message.chat == chat_id) & (Message.status == "streaming")
         if idle_since is not None:
             where &= Message.updated_at < idle_since
@@ -259,7 +285,6 @@ async def stop_reply(
         if row is None:
             raise Refused("none_streaming")
         ended = await _end_reply(outbox, _message(row), "stopped", seq, now)
-        await _move_chat(outbox, chat_id, now)
     return ended
 
 
@@ -270,7 +295,7 @@ async def delete_messages(*, chat_id: UUID, from_message_id: UUID, now: datetime
     first, with its event); returns their ids in order. Refused: "chat", "message" (not a message
     of this chat)."""
     async with writing() as outbox:
-        seq = await _take_seq(chat_id)
+        seq = await _take_seq(outbox, chat_id, moved_at=now)
         start = (
             await Message.select(Message.seq)
             .where((Message.id == from_message_id) & (Message.chat == chat_id))
@@ -287,11 +312,10 @@ async def delete_messages(*, chat_id: UUID, from_message_id: UUID, now: datetime
         for message in doomed:
             if message.status == "streaming":
                 await _end_reply(outbox, message, "stopped", seq, now)
-                seq = await _take_seq(chat_id)
+                seq = await _take_seq(outbox, chat_id)
         ids = [message.id for message in doomed]
         await Message.delete().where(Message.id.is_in(ids))
         await _log(outbox, LogEntry(chat_id, seq, "DELETED", message_ids=tuple(ids)), now)
-        await _move_chat(outbox, chat_id, now)
     return ids
 
 

@@ -230,15 +230,18 @@ async def start_reply(caller: Caller, chat_id: UUID, message_id: UUID | None, ro
 
 
 async def _reply(caller: Caller, message_id: UUID, chat_id: UUID | None) -> Message:
-    """A message of a chat the caller may see (and of `chat_id`, when the path names one)."""
-    if chat_id is not None:
-        await visible_chat(caller, chat_id)
+    """A message of a chat the caller may see (and of `chat_id`, when the path names one: a
+    chat the caller may not see is then ChatNotFound, as on every chat route)."""
     message = await conversations.get_message(message_id)
     if message is None or (chat_id is not None and message.chat_id != chat_id):
+        if chat_id is not None:
+            await visible_chat(caller, chat_id)
         raise MessageNotFound()
     try:
         await visible_chat(caller, message.chat_id)
     except ChatNotFound:
+        if chat_id is not None:
+            raise
         raise MessageNotFound() from None
     return message
 
@@ -260,10 +263,15 @@ async def append_reply(
     """Chunk `index` of a streaming reply: the next one is appended; one already stored with the
     same parts is a retry (nothing written, whatever the reply's status now)."""
     _require_key(caller)
-    await _reply(caller, message_id, chat_id)
+    reply = await _reply(caller, message_id, chat_id)
     try:
-        message, _ = await conversations.append_chunk(
-            message_id=message_id, index=index, parts=parts, merge=merge_parts, now=now()
+        message = await conversations.append_chunk(
+            chat_id=reply.chat_id,
+            message_id=message_id,
+            index=index,
+            parts=parts,
+            merge=merge_parts,
+            now=now(),
         )
     except Refused as refusal:
         if refusal.reason == "retry":
@@ -283,9 +291,11 @@ async def _existing(message_id: UUID) -> Message:
 async def finish_reply(caller: Caller, message_id: UUID, chat_id: UUID | None = None) -> Message:
     """The reply COMPLETE; finishing a complete one again is harmless."""
     _require_key(caller)
-    await _reply(caller, message_id, chat_id)
+    reply = await _reply(caller, message_id, chat_id)
     try:
-        return await conversations.finish_reply(message_id=message_id, now=now())
+        return await conversations.finish_reply(
+            chat_id=reply.chat_id, message_id=message_id, now=now()
+        )
     except Refused as refusal:
         if refusal.reason == "complete":
             return await _existing(message_id)

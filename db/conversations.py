@@ -22,8 +22,8 @@ from db import events as events_module
 from db.engine import background_query, current_engine, query
 from db.errors import Refused, retry_transient
 from db.events import Watcher
-from db.queries import Outbox, writing
-from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow
+from db.queries import Outbox, send_after_commit, writing
+from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow, OwnMessage
 from db.tables import Chat, ChatLogEntry, ChatRead, Message
 
 # A merge of a reply's parts with a chunk's: the resolvers' rule, applied under the lock.
@@ -181,6 +181,46 @@ async def add_message(
         message = MessageRow(message_id, chat_id, role, parts, status, now, now, seq)
         await _store_message(message, now)
         await _log(outbox, LogEntry(chat_id, seq, "ADDED", message=message), now)
+    return message
+
+
+@retry_transient
+@query
+async def add_own_message(
+    *, account_id: UUID, chat_id: UUID, message_id: UUID, parts: list[Any], now: datetime
+) -> MessageRow | None:
+    """A user's message in a chat of `account_id`'s own, in one trip to the database (the common
+    case: a user writes in their own chat); None, nothing written, when the chat is not the
+    account's (another's, or gone). Raises DuplicateKey when the id is taken."""
+    draft = MessageRow(message_id, chat_id, "user", parts, "complete", now, now, seq=0)
+    row = await current_engine().add_own_message(
+        OwnMessage(
+            chat_id=chat_id,
+            account_id=account_id,
+            message_id=message_id,
+            parts=dumps(parts),
+            log_id=uuid5(chat_id, str(message_id)),
+            payload=dumps({"message": {**draft.to_json(), "seq": None}}),
+            now=now,
+        )
+    )
+    if row is None:
+        return None
+    message = _replace(draft, seq=int(row["last_seq"]))
+    artist = row["artist_id"]
+    chat = ChatRow(
+        id=chat_id,
+        title=row["title"],
+        account_id=account_id,
+        session_id=_uuid(row["session_id"]),
+        updated_at=_time(row["updated_at"]),
+        artist_id=None if artist is None else _uuid(artist),
+        created_at=_time(row["created_at"]),
+    )
+    await send_after_commit(
+        [events_module.encode_hint(LogEntry(chat_id, message.seq, "ADDED", message=message))],
+        events=[events_module.encode("UPDATED", chat)],
+    )
     return message
 
 

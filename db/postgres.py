@@ -11,7 +11,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from db.connections import DatabaseHealth, PooledConnection, ServiceTransaction
 from db.events import CHANNEL, EventHub
-from db.rows import ChatRow
+from db.rows import ChatRow, OwnMessage
 
 # The chat's foreign key to its session is checked at the end of the statement, when the session
 # row written by the CTE exists.
@@ -21,6 +21,25 @@ WITH session AS (
 )
 INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
 VALUES ($5, $1, $2, $6, $4, $4)
+"""
+# A user's message in the account's own chat, in one statement: the chat's next sequence number and
+# updatedAt, the message and its log entry; no row (and nothing written) when the chat is not the
+# account's.
+_OWN_MESSAGE = """
+WITH chat AS (
+    UPDATE chats SET last_seq = last_seq + 1, updated_at = $3
+    WHERE id = $1 AND account_id = $2
+    RETURNING id, last_seq, title, session_id, created_at, updated_at
+), message AS (
+    INSERT INTO messages (id, chat_id, seq, role, parts, status, chunks, created_at, updated_at)
+    SELECT $4, id, last_seq, 'user', $5, 'complete', 0, $3, $3 FROM chat
+), entry AS (
+    INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)
+    SELECT $6, id, last_seq, 'ADDED', $4, NULL, $7, $3 FROM chat
+)
+SELECT chat.last_seq, chat.title, chat.session_id, chat.created_at, chat.updated_at,
+       sessions.artist_id
+FROM chat JOIN sessions ON sessions.id = chat.session_id
 """
 # With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
 _CREATE_AND_NOTIFY = _CREATE + f"RETURNING pg_notify('{CHANNEL}', $7)\n"
@@ -72,6 +91,24 @@ class LazyPostgresEngine(PostgresEngine):
                 return
             await connection.execute(_CREATE, *args, chat.title)
         await self.hub.publish([event])
+
+    async def add_own_message(self, message: OwnMessage) -> dict[str, Any] | None:
+        """A user's message in a chat of the account's own, in one statement (one round trip,
+        atomic by itself); the chat as it is then, or None when the chat is not the account's."""
+        if not self.pool:
+            raise ValueError("A pool isn't currently running.")
+        async with PooledConnection(self.pool, self.gate) as connection:
+            row = await connection.fetchrow(
+                _OWN_MESSAGE,
+                message.chat_id,
+                message.account_id,
+                message.now,
+                message.message_id,
+                message.parts,
+                message.log_id,
+                message.payload,
+            )
+        return dict(row) if row is not None else None
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:

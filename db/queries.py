@@ -294,18 +294,32 @@ async def writing() -> AsyncIterator[Outbox]:
     the transaction would make every conversation write of the database wait on NOTIFY's lock."""
     engine = current_engine()
     outbox = Outbox()
+    in_transaction = engine.hub.notifies_in_transaction
     async with write_transaction(engine):
         yield outbox
-        if engine.hub.notifies_in_transaction:
+        if in_transaction:
             for payload in outbox.events:
                 await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
+    await send_after_commit(outbox.hints, events=[] if in_transaction else outbox.events)
+
+
+async def send_after_commit(hints: list[str], events: list[str] | None = None) -> None:
+    """Hints (and chat events) of a write that has committed: to the hub, or with `pg_notify`
+    when NOTIFY carries them, in one statement. Never raises: the write has happened, and a
+    watcher that misses a hint reads the log."""
+    engine = current_engine()
+    payloads = [*(events or ()), *hints]
+    if not payloads:
+        return
     if not engine.hub.notifies_in_transaction:
-        await engine.hub.publish([*outbox.events, *outbox.hints])
-    elif outbox.hints:
-        # Committed whatever becomes of its hints: a watcher that misses one reads the log.
-        with contextlib.suppress(Exception):
-            for payload in outbox.hints:
-                await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
+        await engine.hub.publish(payloads)
+        return
+    calls = ", ".join("pg_notify({}, {})" for _ in payloads)
+    with contextlib.suppress(Exception):
+        await Chat.raw(
+            f"SELECT {calls}",
+            *(value for payload in payloads for value in (events_module.CHANNEL, payload)),
+        )
 
 
 async def select_chat(chat_id: UUID) -> ChatRow | None:

@@ -105,7 +105,9 @@ class MessageRow:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MessageRow:
+    def from_json(cls, data: Mapping[str, Any], seq: int = 0) -> MessageRow:
+        """`seq` stands in for a stored null: a message written in one statement is logged
+        before its sequence number is known, which is then its entry's."""
         return cls(
             id=UUID(data["id"]),
             chat_id=UUID(data["chat_id"]),
@@ -114,7 +116,7 @@ class MessageRow:
             status=data["status"],
             created_at=datetime.fromisoformat(data["created_at"]),
             updated_at=datetime.fromisoformat(data["updated_at"]),
-            seq=data["seq"],
+            seq=data["seq"] if data["seq"] is not None else seq,
             chunks=data["chunks"],
         )
 
@@ -149,9 +151,24 @@ class LogEntry:
     @classmethod
     def of(cls, chat_id: UUID, seq: int, type: str, payload: Mapping[str, Any]) -> LogEntry:
         if "message" in payload:
-            return cls(chat_id, seq, type, message=MessageRow.from_json(payload["message"]))
+            return cls(chat_id, seq, type, message=MessageRow.from_json(payload["message"], seq))
         if "chunk" in payload:
             message_id, index, parts = payload["chunk"]
             return cls(chat_id, seq, type, chunk=ChunkRow(UUID(message_id), index, parts))
         ids = tuple(UUID(i) for i in payload["message_ids"])
         return cls(chat_id, seq, type, message_ids=ids)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnMessage:
+    """What an engine writes for a user's message in the account's own chat, in one trip: the
+    parts and the log entry's payload as JSON text (the payload's message has no sequence number
+    yet: it is the entry's)."""
+
+    chat_id: UUID
+    account_id: UUID
+    message_id: UUID
+    parts: str
+    log_id: UUID
+    payload: str
+    now: datetime

@@ -20,13 +20,31 @@ from piccolo.table import Table
 
 from db.connections import DatabaseHealth
 from db.events import EventHub
-from db.rows import ChatRow
+from db.rows import ChatRow, OwnMessage
 
 # Long enough to ride out a burst of writers queued on SQLite's single write lock.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 # Values go through the sqlite3 adapters Piccolo registers: stored as Piccolo stores them.
 _INSERT_SESSION = "INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES (?, ?, ?, ?)"
+# A user's message in the account's own chat: each statement matches nothing when the chat is not
+# the account's, so that nothing is written.
+_OWN = " FROM chats WHERE id = ? AND account_id = ?"
+_OWN_MOVE = (
+    "UPDATE chats SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? AND account_id = ?"
+)
+_OWN_MESSAGE = (
+    "INSERT INTO messages (id, chat_id, seq, role, parts, status, chunks, created_at, updated_at)"
+    " SELECT ?, id, last_seq, 'user', ?, 'complete', 0, ?, ?" + _OWN
+)
+_OWN_ENTRY = (
+    "INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)"
+    " SELECT ?, id, last_seq, 'ADDED', ?, NULL, ?, ?" + _OWN
+)
+_OWN_CHAT = (
+    "SELECT c.last_seq, c.title, c.session_id, c.created_at, c.updated_at, s.artist_id"
+    " FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ? AND c.account_id = ?"
+)
 _INSERT_CHAT = (
     "INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -142,18 +160,22 @@ class TidySQLiteEngine(SQLiteEngine):
         await self.end_turn()
         return rows
 
-    async def write_atomically(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    async def write_atomically(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Run `statements` as one write transaction (BEGIN IMMEDIATE to COMMIT) in a single trip
-        to the connection's thread, instead of one trip per statement: the hot path of creating a
-        chat. A failure rolls back in that thread, so the connection is idle again."""
+        to the connection's thread, instead of one trip per statement: the hot paths of creating a
+        chat and of a user's message. A failure rolls back in that thread, so the connection is
+        idle again. Returns the last statement's rows."""
         connection = await self.take_turn()
         try:
             # aiosqlite's own way of running work on its thread (every method of it uses this).
-            await connection._execute(_atomically, connection._conn, statements)  # type: ignore[no-untyped-call]
+            rows: list[Any] = await connection._execute(  # type: ignore[no-untyped-call]
+                _atomically, connection._conn, statements
+            )
         except BaseException as error:
             await self.end_turn(error)
             raise
         await self.end_turn()
+        return rows
 
     def transaction(
         self,
@@ -209,19 +231,42 @@ class TidySQLiteEngine(SQLiteEngine):
         )
         await self.hub.publish([event])
 
+    async def add_own_message(self, message: OwnMessage) -> dict[str, Any] | None:
+        """A user's message in a chat of the account's own, in one trip to SQLite's thread: the
+        chat's next sequence number and updatedAt, the message and its log entry; the chat as it
+        is then, or None (and nothing written) when the chat is not the account's."""
+        own = (message.chat_id, message.account_id)
+        rows = await self.write_atomically(
+            [
+                (_OWN_MOVE, (message.now, *own)),
+                (
+                    _OWN_MESSAGE,
+                    (message.message_id, message.parts, message.now, message.now, *own),
+                ),
+                (
+                    _OWN_ENTRY,
+                    (message.log_id, message.message_id, message.payload, message.now, *own),
+                ),
+                (_OWN_CHAT, own),
+            ]
+        )
+        return dict(rows[0]) if rows else None  # Piccolo's connections answer rows as dicts
+
 
 def _atomically(
     connection: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
-) -> None:
-    """On the connection's thread: all of `statements`, or none."""
+) -> list[Any]:
+    """On the connection's thread: all of `statements`, or none; the last one's rows."""
     connection.execute("BEGIN IMMEDIATE")
+    rows: list[Any] = []
     try:
         for statement, args in statements:
-            connection.execute(statement, args)
+            rows = connection.execute(statement, args).fetchall()
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+    return rows
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -217,6 +217,19 @@ async def send_message(
     caller: Caller, chat_id: UUID, message_id: UUID | None, parts: list[Any]
 ) -> Message:
     """A USER message at the end of the chat; it moves the chat. Allowed while a reply streams."""
+    try:
+        # The common case in one trip: a user writing in their own chat with a new id.
+        own = await conversations.add_own_message(
+            account_id=caller.account_id,
+            chat_id=chat_id,
+            message_id=message_id or new_id(),
+            parts=parts,
+            now=now(),
+        )
+    except DuplicateKey:
+        own = None  # a messageId used before: a retry or a conflict, decided below
+    if own is not None:
+        return own
     await visible_chat(caller, chat_id)
     return await _add(chat_id, message_id, "user", parts, "complete")
 

@@ -199,3 +199,52 @@ async def test_a_revoked_keys_stream_ends(database: Database, world: World) -> N
                 async for _ in response.aiter_lines():
                     pass  # the stream ends by itself
             assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_what_moves_the_chat_tells_chat_events(
+    two_servers: tuple[str, str], world: World
+) -> None:
+    """A message sent, a reply's end and a trailing delete move the chat's updatedAt and send
+    chatEvents UPDATED to the other process; a reply's start and chunks do not."""
+    reading, writing = two_servers
+    key = world.keys["alice"]
+    async with (
+        graphql_socket(reading) as socket,
+        httpx.AsyncClient(base_url=writing, headers={"x-api-key": key}) as client,
+    ):
+        assert await socket.init({"x-api-key": key}) == {"type": "connection_ack"}
+        await socket.subscribe()
+        # The subscription is live once it hears a chat created on the other process.
+        while True:
+            chat = (await client.post("/api/chats", json={})).json()["chat"]["id"]
+            try:
+                async with asyncio.timeout(0.5):
+                    await socket.next_event()
+                break
+            except TimeoutError:
+                continue
+
+        async def next_of_chat() -> dict[str, Any]:
+            """The next change of the chat (its own CREATED, or a probe's, may come late)."""
+            while True:
+                event = await socket.next_event()
+                if event["chat"]["id"] == chat and event["type"] != "CREATED":
+                    return event
+
+        api = f"/api/chats/{chat}"
+        sent = (
+            await client.post(f"{api}/messages", json={"parts": [{"type": "text", "text": "a"}]})
+        ).json()
+        reply = (await client.post(f"{api}/replies", json={})).json()["message"]["id"]
+        chunk = {"index": 0, "parts": [{"type": "text", "text": "b"}]}
+        assert (await client.post(f"{api}/replies/{reply}/chunks", json=chunk)).status_code == 200
+        finished = (await client.post(f"{api}/replies/{reply}/finish")).json()
+        deleted = await client.delete(f"{api}/messages", params={"from": reply})
+        assert deleted.status_code == 200
+        moved = [await next_of_chat() for _ in range(3)]
+        assert [event["type"] for event in moved] == ["UPDATED"] * 3
+        assert moved[0]["chat"]["updatedAt"] == sent["message"]["createdAt"]
+        assert moved[1]["chat"]["updatedAt"] == finished["message"]["updatedAt"]
+        listed = (await client.get("/api/chats")).json()["chats"]
+        [mine] = [c for c in listed if c["id"] == chat]
+        assert mine["updatedAt"] == moved[2]["chat"]["updatedAt"]

@@ -137,7 +137,10 @@ async def _frames(
     reader = asyncio.create_task(read())
     written = time.monotonic()
     try:
-        yield b": stream open\n\n"
+        # Comments as single lines, never followed by a blank line of their own: clients such as
+        # fetch-event-source dispatch an empty message at every blank line, where EventSource
+        # dispatches none.
+        yield b": stream open\n"
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), RECHECK_SECONDS)
@@ -148,7 +151,7 @@ async def _frames(
                     return
                 if time.monotonic() - written >= HEARTBEAT_SECONDS:
                     written = time.monotonic()
-                    yield b": keep-alive\n\n"
+                    yield b": keep-alive\n"
                 continue
             if item is None:
                 return

@@ -193,6 +193,31 @@ def test_apollo_reconnects_with_a_fresh_token_when_its_token_expires(
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_a_browser_follows_a_reply_through_three_cuts(
+    database: Database, provider: Provider
+) -> None:
+    """Chromium with @microsoft/fetch-event-source and the provider's access token follows the
+    reply the agent writes (with an API key of the user's account), the connection cut three times
+    mid-reply: every chunk once, in order, and the text the agent wrote."""
+    token = provider.token("alice")
+    with serving(database, env=provider.environment()) as base:
+        created = httpx.post(f"{base}/api/chats", headers=bearer(token), json={"topic": "Live"})
+        chat = created.json()["chat"]
+        key = run_cli(["keys", "create", "--account", chat["accountId"]], database.url)
+        page = httpx.get(f"{base}/api/chats/{chat['id']}/messages", headers=bearer(token))
+        seen = run_node(
+            "stream.mjs", base, token, key.stdout.strip(), chat["id"], page.json()["cursor"]
+        )
+    assert seen["pageErrors"] == []
+    assert seen["opened"] == 4  # the first connection, and one after each cut
+    assert seen["chunkIndices"] == list(range(60))
+    assert seen["idsAreCursors"] is True
+    assert seen["shown"] == seen["written"]
+    assert seen["final"]["status"] == "complete"
+    assert seen["final"]["parts"] == [{"type": "text", "text": seen["written"]}]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
 def test_a_browser_signs_in_with_pkce_and_creates_a_chat(
     database: Database, provider: Provider
 ) -> None:

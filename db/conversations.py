@@ -23,7 +23,7 @@ from db.engine import background_query, current_engine, query
 from db.errors import Refused, retry_transient
 from db.events import Watcher
 from db.queries import Outbox, send_after_commit, writing
-from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow, OwnMessage
+from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow, NextChunk, OwnMessage
 from db.tables import Chat, ChatLogEntry, ChatRead, Message
 
 # A merge of a reply's parts with a chunk's: the resolvers' rule, applied under the lock.
@@ -222,6 +222,35 @@ async def add_own_message(
         events=[events_module.encode("UPDATED", chat)],
     )
     return message
+
+
+@retry_transient
+@query
+async def append_next_chunk(
+    *, reply: MessageRow, index: int, parts: list[Any], merged: list[Any], now: datetime
+) -> MessageRow | None:
+    """Chunk `index` of `reply` as it was read, in one trip to the database (the common case: the
+    agent sends the next chunk of a reply still streaming); None, nothing written, when the reply
+    changed meanwhile (stopped, finished, or another chunk stored): `append_chunk` then decides."""
+    chunk = ChunkRow(reply.id, index, parts)
+    placeholder = LogEntry(reply.chat_id, 0, "CHUNK", chunk=chunk)
+    seq = await current_engine().append_next_chunk(
+        NextChunk(
+            chat_id=reply.chat_id,
+            message_id=reply.id,
+            index=index,
+            parts=dumps(merged),
+            log_id=uuid5(reply.id, str(index)),
+            payload=dumps(placeholder.payload()),
+            now=now,
+        )
+    )
+    if seq is None:
+        return None
+    await send_after_commit(
+        [events_module.encode_hint(LogEntry(reply.chat_id, seq, "CHUNK", chunk=chunk))]
+    )
+    return _replace(reply, parts=merged, chunks=index + 1, updated_at=now)
 
 
 @retry_transient

@@ -11,7 +11,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from db.connections import DatabaseHealth, PooledConnection, ServiceTransaction
 from db.events import CHANNEL, EventHub
-from db.rows import ChatRow, OwnMessage
+from db.rows import ChatRow, NextChunk, OwnMessage
 
 # The chat's foreign key to its session is checked at the end of the statement, when the session
 # row written by the CTE exists.
@@ -40,6 +40,26 @@ WITH chat AS (
 SELECT chat.last_seq, chat.title, chat.session_id, chat.created_at, chat.updated_at,
        sessions.artist_id
 FROM chat JOIN sessions ON sessions.id = chat.session_id
+"""
+# The next chunk of a streaming reply, in one statement: the chat's row locked first (as every
+# conversation write does), then the reply updated only if it still streams with `index` chunks,
+# then the chat's next sequence number and the log entry, both only if the reply was. No row, and
+# nothing written, otherwise.
+_NEXT_CHUNK = """
+WITH target AS (
+    SELECT id FROM chats WHERE id = $1 FOR UPDATE
+), reply AS (
+    UPDATE messages SET parts = $4, chunks = chunks + 1, updated_at = $7
+    WHERE id = $2 AND chat_id = (SELECT id FROM target) AND status = 'streaming' AND chunks = $3
+    RETURNING chat_id
+), chat AS (
+    UPDATE chats SET last_seq = last_seq + 1 WHERE id = (SELECT chat_id FROM reply)
+    RETURNING id, last_seq
+), entry AS (
+    INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)
+    SELECT $5, id, last_seq, 'CHUNK', $2, $3, $6, $7 FROM chat
+)
+SELECT last_seq FROM chat
 """
 # With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
 _CREATE_AND_NOTIFY = _CREATE + f"RETURNING pg_notify('{CHANNEL}', $7)\n"
@@ -109,6 +129,24 @@ class LazyPostgresEngine(PostgresEngine):
                 message.payload,
             )
         return dict(row) if row is not None else None
+
+    async def append_next_chunk(self, chunk: NextChunk) -> int | None:
+        """The next chunk of a streaming reply in one statement; its sequence number, or None
+        (nothing written) when the reply is no longer streaming with `index` chunks."""
+        if not self.pool:
+            raise ValueError("A pool isn't currently running.")
+        async with PooledConnection(self.pool, self.gate) as connection:
+            seq = await connection.fetchval(
+                _NEXT_CHUNK,
+                chunk.chat_id,
+                chunk.message_id,
+                chunk.index,
+                chunk.parts,
+                chunk.log_id,
+                chunk.payload,
+                chunk.now,
+            )
+        return None if seq is None else int(seq)
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:

@@ -172,3 +172,18 @@ class OwnMessage:
     log_id: UUID
     payload: str
     now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NextChunk:
+    """What an engine writes for the next chunk of a streaming reply, in one trip: the reply's
+    parts with the chunk merged (as JSON text), when the reply still has `index` chunks; the log
+    entry's payload as JSON text."""
+
+    chat_id: UUID
+    message_id: UUID
+    index: int
+    parts: str
+    log_id: UUID
+    payload: str
+    now: datetime

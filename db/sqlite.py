@@ -20,7 +20,7 @@ from piccolo.table import Table
 
 from db.connections import DatabaseHealth
 from db.events import EventHub
-from db.rows import ChatRow, OwnMessage
+from db.rows import ChatRow, NextChunk, OwnMessage
 
 # Long enough to ride out a burst of writers queued on SQLite's single write lock.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -45,6 +45,19 @@ _OWN_CHAT = (
     "SELECT c.last_seq, c.title, c.session_id, c.created_at, c.updated_at, s.artist_id"
     " FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ? AND c.account_id = ?"
 )
+# The next chunk of a streaming reply: each statement after the first goes on only if the one
+# before it changed a row (`changes()`), so that nothing but the reply's own check is written when
+# the reply no longer streams with `index` chunks.
+_NEXT_REPLY = (
+    "UPDATE messages SET parts = ?, chunks = chunks + 1, updated_at = ?"
+    " WHERE id = ? AND chat_id = ? AND status = 'streaming' AND chunks = ?"
+)
+_NEXT_SEQ = "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? AND changes() = 1"
+_NEXT_ENTRY = (
+    "INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)"
+    " SELECT ?, id, last_seq, 'CHUNK', ?, ?, ?, ? FROM chats WHERE id = ? AND changes() = 1"
+)
+_NEXT_SEQ_READ = "SELECT last_seq FROM chats WHERE id = ? AND changes() = 1"
 _INSERT_CHAT = (
     "INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -251,6 +264,29 @@ class TidySQLiteEngine(SQLiteEngine):
             ]
         )
         return dict(rows[0]) if rows else None  # Piccolo's connections answer rows as dicts
+
+    async def append_next_chunk(self, chunk: NextChunk) -> int | None:
+        """The next chunk of a streaming reply in one trip to SQLite's thread; its sequence
+        number, or None (nothing written) when the reply is no longer streaming with `index`
+        chunks."""
+        reply = (chunk.parts, chunk.now, chunk.message_id, chunk.chat_id, chunk.index)
+        entry = (
+            chunk.log_id,
+            chunk.message_id,
+            chunk.index,
+            chunk.payload,
+            chunk.now,
+            chunk.chat_id,
+        )
+        rows = await self.write_atomically(
+            [
+                (_NEXT_REPLY, reply),
+                (_NEXT_SEQ, (chunk.chat_id,)),
+                (_NEXT_ENTRY, entry),
+                (_NEXT_SEQ_READ, (chunk.chat_id,)),
+            ]
+        )
+        return int(rows[0]["last_seq"]) if rows else None
 
 
 def _atomically(

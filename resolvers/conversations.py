@@ -277,6 +277,14 @@ async def append_reply(
     same parts is a retry (nothing written, whatever the reply's status now)."""
     _require_key(caller)
     reply = await _reply(caller, message_id, chat_id)
+    if reply.status == "streaming" and index == reply.chunks:
+        # The common case in one trip: the next chunk of a reply still streaming.
+        merged = merge_parts(reply.parts, parts, index + 1)
+        appended = await conversations.append_next_chunk(
+            reply=reply, index=index, parts=parts, merged=merged, now=now()
+        )
+        if appended is not None:
+            return appended
     try:
         message = await conversations.append_chunk(
             chat_id=reply.chat_id,

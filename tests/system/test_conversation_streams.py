@@ -248,3 +248,25 @@ async def test_what_moves_the_chat_tells_chat_events(
         listed = (await client.get("/api/chats")).json()["chats"]
         [mine] = [c for c in listed if c["id"] == chat]
         assert mine["updatedAt"] == moved[2]["chat"]["updatedAt"]
+
+
+async def test_a_stream_outlives_the_request_deadline(database: Database, world: World) -> None:
+    """REQUEST_TIMEOUT (1 s here) cuts ordinary requests, never a stream: it goes on delivering."""
+    key = world.keys["alice"]
+    with serving(database, env={"REQUEST_TIMEOUT": "1"}) as base:
+        chat, cursor = await new_chat(base, key)
+        async with (
+            httpx.AsyncClient(base_url=base, headers={"x-api-key": key}, timeout=10) as client,
+            client.stream("GET", f"/api/chats/{chat}/stream?after={cursor}") as response,
+        ):
+            assert response.status_code == 200
+            await asyncio.sleep(2.5)  # past the deadline
+            sent = await client.post(
+                f"/api/chats/{chat}/messages", json={"parts": [{"type": "text", "text": "late"}]}
+            )
+            assert sent.status_code == 200
+            async with asyncio.timeout(5):
+                async for _, kind, data in sse(response):
+                    assert kind == "added"
+                    assert data["message"]["parts"] == [{"type": "text", "text": "late"}]
+                    break

@@ -210,11 +210,10 @@ class Query:
         ]
         return ChatRoomConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=bool(after),
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
+            page_info=PageInfo.of(
+                [edge.cursor for edge in edges],
+                has_next=page.has_next_page,
+                has_previous=bool(after),
             ),
         )
 

@@ -140,6 +140,16 @@ class PageInfo:
     start_cursor: str | None
     end_cursor: str | None
 
+    @classmethod
+    def of(cls, cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:
+        """A page's info from its edges' cursors."""
+        return cls(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+
 
 @strawberry.type
 class ChatRoomEdge:
@@ -237,11 +247,10 @@ def message_connection(page: conversations.MessagePage) -> MessageConnection:
     ]
     return MessageConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+        page_info=PageInfo.of(
+            [edge.cursor for edge in edges],
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
         ),
         event_cursor=page.event_cursor,
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from tests.support.databases import (
 from tests.support.issuer import SigningKey, StandInIssuer, new_key
 from tests.support.oidc import Provider
 from tests.support.redis import TEST_REDIS_URL, RedisServer, flush, redis_unreachable
+from tests.support.servers import serving
 from tests.support.world import FAULTS, World, build_world
 
 SYSTEM = Path(__file__).parent / "system"
@@ -231,3 +232,17 @@ async def chat_insert_fault(database: Database) -> AsyncIterator[Callable[[], Aw
     yield fault
     if armed:
         await database.execute(disarm)
+
+
+@pytest.fixture
+def two_servers(database: Database, events_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """Two server processes on one database, events through the test's transport (on SQLite, one
+    process is the whole deployment)."""
+    with ExitStack() as stack:
+        first = stack.enter_context(serving(database, env=events_env))
+        second = (
+            stack.enter_context(serving(database, env=events_env))
+            if database.engine == "postgres"
+            else first
+        )
+        yield first, second

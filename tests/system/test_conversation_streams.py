@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,19 +23,6 @@ CHAT_MESSAGES = (
     "subscription($chatId: UUID!, $after: String) { chatMessages(chatId: $chatId, after: $after)"
     " { cursor type chunk { messageId index parts } message { id status parts } } }"
 )
-
-
-@pytest.fixture
-def two_servers(database: Database, events_env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """A reader's server and a writer's: two processes on PostgreSQL, one on SQLite."""
-    with ExitStack() as stack:
-        first = stack.enter_context(serving(database, env=events_env))
-        second = (
-            stack.enter_context(serving(database, env=events_env))
-            if database.engine == "postgres"
-            else first
-        )
-        yield first, second
 
 
 async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:

@@ -4,8 +4,6 @@ and through Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import asyncpg
@@ -31,20 +29,6 @@ def people(world: World) -> dict[str, str]:
         **{name: str(getattr(world, name)) for name in names},
         **{f"{name}-key": world.keys[name] for name in names},
     }
-
-
-@pytest.fixture
-def two_servers(database: Database, events_env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """Two server processes on one database, events through the test's transport (on SQLite, one
-    process is the whole deployment)."""
-    with ExitStack() as stack:
-        first = stack.enter_context(serving(database, env=events_env))
-        second = (
-            stack.enter_context(serving(database, env=events_env))
-            if database.engine == "postgres"
-            else first
-        )
-        yield first, second
 
 
 async def subscribed(socket: GraphQLSocket, key: str, account: str | None = None) -> None:

@@ -135,7 +135,7 @@ def _encode(kind: str, chat_id: UUID, seq: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: object, kind: str, chat_id: UUID) -> int | None:
+def cursor_position(cursor: object, kind: str, chat_id: UUID) -> int | None:
     """The cursor's sequence number, or None when it is not a cursor of `kind` for the chat."""
     if not isinstance(cursor, str) or len(cursor) > 200:
         return None
@@ -160,7 +160,7 @@ def event_cursor(chat_id: UUID, seq: int) -> str:
 def _page_position(cursor: object, chat_id: UUID) -> int | None:
     if cursor is None:
         return None
-    seq = _decode(cursor, "p", chat_id)
+    seq = cursor_position(cursor, "p", chat_id)
     if seq is None:
         raise InvalidInput(CURSOR_ERROR)
     return seq
@@ -448,7 +448,7 @@ async def open_stream(caller: Caller, chat_id: UUID, after: object) -> int:
     position = read[1]
     if after is None:
         return position
-    seq = _decode(after, "e", chat_id)
+    seq = cursor_position(after, "e", chat_id)
     if seq is None or seq > position:
         raise CursorExpired()
     return seq

@@ -409,6 +409,19 @@ async def get_message(message_id: UUID) -> MessageRow | None:
 
 
 @query
+async def message_and_owner(message_id: UUID) -> tuple[MessageRow, UUID] | None:
+    """The message and the account its chat belongs to, in one query: what an access check on a
+    reply needs."""
+    rows = await Message.raw(
+        "SELECT m.id, m.chat_id, m.role, m.parts, m.status, m.created_at, m.updated_at, m.seq,"
+        " m.chunks, c.account_id AS owner FROM messages m JOIN chats c ON c.id = m.chat_id"
+        " WHERE m.id = {}",
+        message_id,
+    )
+    return (_message(rows[0]), _uuid(rows[0]["owner"])) if rows else None
+
+
+@query
 async def page_messages(
     chat_id: UUID, *, limit: int, after: int | None, before: int | None, newest: bool
 ) -> tuple[list[MessageRow], int] | None:

@@ -22,6 +22,7 @@ import orjson
 from db import conversations
 from db.errors import DatabaseUnavailable, DuplicateKey, Refused
 from db.events import decode_hint
+from resolvers.access import can_act_for
 from resolvers.chats import visible_chat
 from resolvers.clock import new_id, now
 from resolvers.errors import (
@@ -244,18 +245,16 @@ async def start_reply(caller: Caller, chat_id: UUID, message_id: UUID | None, ro
 
 async def _reply(caller: Caller, message_id: UUID, chat_id: UUID | None) -> Message:
     """A message of a chat the caller may see (and of `chat_id`, when the path names one: a
-    chat the caller may not see is then ChatNotFound, as on every chat route)."""
-    message = await conversations.get_message(message_id)
-    if message is None or (chat_id is not None and message.chat_id != chat_id):
+    chat the caller may not see is then ChatNotFound, as on every chat route). One query when the
+    chat is the caller's own."""
+    found = await conversations.message_and_owner(message_id)
+    if found is None or (chat_id is not None and found[0].chat_id != chat_id):
         if chat_id is not None:
             await visible_chat(caller, chat_id)
         raise MessageNotFound()
-    try:
-        await visible_chat(caller, message.chat_id)
-    except ChatNotFound:
-        if chat_id is not None:
-            raise
-        raise MessageNotFound() from None
+    message, owner = found
+    if not await can_act_for(caller, owner):
+        raise ChatNotFound() if chat_id is not None else MessageNotFound()
     return message
 
 

@@ -9,8 +9,7 @@ transaction: nothing is written, not even the sequence number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,9 +18,16 @@ from uuid import UUID, uuid5
 import orjson
 
 from db import events as events_module
-from db.engine import background_query, current_engine, query
+from db.conversation_reads import (
+    MESSAGE_COLUMNS,
+    as_time,
+    as_uuid,
+    dumps,
+    message_row,
+    select_message,
+)
+from db.engine import current_engine, query
 from db.errors import Refused, retry_transient
-from db.events import Watcher
 from db.queries import Outbox, send_after_commit, writing
 from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow, NextChunk, OwnMessage
 from db.tables import Chat, ChatLogEntry, ChatRead, Message
@@ -29,49 +35,6 @@ from db.tables import Chat, ChatLogEntry, ChatRead, Message
 # A merge of a reply's parts with a chunk's: the resolvers' rule, applied under the lock.
 Merge = Callable[[list[Any], list[Any], int], list[Any]]
 
-_MESSAGE_COLUMNS = (
-    Message.id,
-    Message.chat,
-    Message.role,
-    Message.parts,
-    Message.status,
-    Message.created_at,
-    Message.updated_at,
-    Message.seq,
-    Message.chunks,
-)
-
-
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
-
-
-def _time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _message(row: dict[str, Any]) -> MessageRow:
-    return MessageRow(
-        id=_uuid(row["id"]),
-        chat_id=_uuid(row["chat_id"]),
-        role=row["role"],
-        parts=orjson.loads(row["parts"]),
-        status=row["status"],
-        created_at=_time(row["created_at"]),
-        updated_at=_time(row["updated_at"]),
-        seq=int(row["seq"]),
-        chunks=int(row["chunks"]),
-    )
-
-
-_SELECT_MESSAGE = (
-    "SELECT id, chat_id, role, parts, status, created_at, updated_at, seq, chunks"
-    " FROM messages WHERE id = {}"
-)
 # Every write's first statement: the chat's next sequence numbers, its row locked until the commit
 # (and, when the write moves the chat, its updatedAt), and the chat as its event needs it.
 _CHAT_RETURNING = (
@@ -91,11 +54,6 @@ _INSERT_LOG = (
 )
 
 
-async def _select_message(message_id: UUID) -> MessageRow | None:
-    rows = await Message.raw(_SELECT_MESSAGE, message_id)
-    return _message(rows[0]) if rows else None
-
-
 async def _take_seq(
     outbox: Outbox, chat_id: UUID, count: int = 1, moved_at: datetime | None = None
 ) -> int:
@@ -112,13 +70,13 @@ async def _take_seq(
     if moved_at is not None:
         artist = row["artist_id"]
         chat = ChatRow(
-            id=_uuid(row["id"]),
+            id=as_uuid(row["id"]),
             title=row["title"],
-            account_id=_uuid(row["account_id"]),
-            session_id=_uuid(row["session_id"]),
-            updated_at=_time(row["updated_at"]),
-            artist_id=None if artist is None else _uuid(artist),
-            created_at=_time(row["created_at"]),
+            account_id=as_uuid(row["account_id"]),
+            session_id=as_uuid(row["session_id"]),
+            updated_at=as_time(row["updated_at"]),
+            artist_id=None if artist is None else as_uuid(artist),
+            created_at=as_time(row["created_at"]),
         )
         outbox.events.append(events_module.encode("UPDATED", chat))
     return int(row["last_seq"]) - count + 1
@@ -212,10 +170,10 @@ async def add_own_message(
         id=chat_id,
         title=row["title"],
         account_id=account_id,
-        session_id=_uuid(row["session_id"]),
-        updated_at=_time(row["updated_at"]),
-        artist_id=None if artist is None else _uuid(artist),
-        created_at=_time(row["created_at"]),
+        session_id=as_uuid(row["session_id"]),
+        updated_at=as_time(row["updated_at"]),
+        artist_id=None if artist is None else as_uuid(artist),
+        created_at=as_time(row["created_at"]),
     )
     await send_after_commit(
         [events_module.encode_hint(LogEntry(chat_id, message.seq, "ADDED", message=message))],
@@ -269,7 +227,7 @@ async def append_chunk(
     "order" (an index past the next)."""
     async with writing() as outbox:
         seq = await _take_seq(outbox, chat_id)
-        message = await _select_message(message_id)  # as it is now, under the chat's lock
+        message = await select_message(message_id)  # as it is now, under the chat's lock
         if message is None or message.chat_id != chat_id:
             raise Refused("message")
         if index < message.chunks:
@@ -329,7 +287,7 @@ async def finish_reply(*, chat_id: UUID, message_id: UUID, now: datetime) -> Mes
     was already: the caller answers with it), "not_streaming" (stopped)."""
     async with writing() as outbox:
         seq = await _take_seq(outbox, chat_id, moved_at=now)
-        message = await _select_message(message_id)
+        message = await select_message(message_id)
         if message is None or message.chat_id != chat_id:
             raise Refused("message")
         if message.status != "streaming":
@@ -350,10 +308,10 @@ async def stop_reply(
         where: Any = (Message.chat == chat_id) & (Message.status == "streaming")
         if idle_since is not None:
             where &= Message.updated_at < idle_since
-        row = await Message.select(*_MESSAGE_COLUMNS).where(where).first()
+        row = await Message.select(*MESSAGE_COLUMNS).where(where).first()
         if row is None:
             raise Refused("none_streaming")
-        ended = await _end_reply(outbox, _message(row), "stopped", seq, now)
+        ended = await _end_reply(outbox, message_row(row), "stopped", seq, now)
     return ended
 
 
@@ -373,11 +331,11 @@ async def delete_messages(*, chat_id: UUID, from_message_id: UUID, now: datetime
         if start is None:
             raise Refused("message")
         rows = (
-            await Message.select(*_MESSAGE_COLUMNS)
+            await Message.select(*MESSAGE_COLUMNS)
             .where((Message.chat == chat_id) & (Message.seq >= start["seq"]))
             .order_by(Message.seq)
         )
-        doomed = [_message(row) for row in rows]
+        doomed = [message_row(row) for row in rows]
         for message in doomed:
             if message.status == "streaming":
                 await _end_reply(outbox, message, "stopped", seq, now)
@@ -398,121 +356,3 @@ async def mark_read(*, read_id: UUID, chat_id: UUID, account_id: UUID, now: date
         account_id,
         now,
     )
-
-
-# Reads -----------------------------------------------------------------------------------------
-
-
-@query
-async def get_message(message_id: UUID) -> MessageRow | None:
-    return await _select_message(message_id)
-
-
-@query
-async def message_and_owner(message_id: UUID) -> tuple[MessageRow, UUID] | None:
-    """The message and the account its chat belongs to, in one query: what an access check on a
-    reply needs."""
-    rows = await Message.raw(
-        "SELECT m.id, m.chat_id, m.role, m.parts, m.status, m.created_at, m.updated_at, m.seq,"
-        " m.chunks, c.account_id AS owner FROM messages m JOIN chats c ON c.id = m.chat_id"
-        " WHERE m.id = {}",
-        message_id,
-    )
-    return (_message(rows[0]), _uuid(rows[0]["owner"])) if rows else None
-
-
-@query
-async def page_messages(
-    chat_id: UUID, *, limit: int, after: int | None, before: int | None, newest: bool
-) -> tuple[list[MessageRow], int] | None:
-    """Up to `limit` messages after (or before) a sequence number, oldest first, or the newest
-    ones (`newest`), with the chat's log position in the same snapshot (one statement), so that a
-    stream resumed from it neither misses nor repeats what the page shows. None: no such chat."""
-    conditions = ["m.chat_id = c.id"]
-    args: list[Any] = []
-    if after is not None:
-        conditions.append("m.seq > {}")
-        args.append(after)
-    if before is not None:
-        conditions.append("m.seq < {}")
-        args.append(before)
-    order = "DESC" if newest else "ASC"
-    rows = await Message.raw(
-        "SELECT c.last_seq AS last_seq, m.id, m.chat_id, m.role, m.parts, m.status, m.seq,"
-        " m.chunks, m.created_at, m.updated_at FROM chats c LEFT JOIN messages m ON "
-        + " AND ".join(conditions)
-        + " WHERE c.id = {} ORDER BY m.seq "
-        + order
-        + " LIMIT {}",
-        *args,
-        chat_id,
-        limit,
-    )
-    if not rows:
-        return None
-    messages = [_message(row) for row in rows if row["id"] is not None]
-    if newest:
-        messages.reverse()
-    return messages, int(rows[0]["last_seq"])
-
-
-@query
-async def read_log(chat_id: UUID, after: int, limit: int) -> tuple[list[LogEntry], int] | None:
-    """The chat's log entries after `after`, in order, and its last sequence number, in one
-    snapshot. None: no such chat."""
-    rows = await ChatLogEntry.raw(
-        "SELECT c.last_seq AS last_seq, l.seq, l.type, l.payload FROM chats c"
-        " LEFT JOIN chat_log l ON l.chat_id = c.id AND l.seq > {}"
-        " WHERE c.id = {} ORDER BY l.seq LIMIT {}",
-        after,
-        chat_id,
-        limit,
-    )
-    if not rows:
-        return None
-    entries = [
-        LogEntry.of(chat_id, int(row["seq"]), row["type"], orjson.loads(row["payload"]))
-        for row in rows
-        if row["seq"] is not None
-    ]
-    return entries, int(rows[0]["last_seq"])
-
-
-@query
-async def chat_states(chat_ids: Sequence[UUID], account_id: UUID) -> dict[UUID, tuple[bool, bool]]:
-    """For each chat: whether a reply streams, and whether an assistant's message ended after
-    the account last marked the chat read (or at all, if it never did). One round trip."""
-    if not chat_ids:
-        return {}
-    marks = ", ".join("{}" for _ in chat_ids)
-    rows = await Message.raw(
-        "SELECT m.chat_id AS chat_id, 's' AS state FROM messages m"
-        f" WHERE m.chat_id IN ({marks}) AND m.status = 'streaming'"
-        " UNION ALL SELECT m.chat_id, 'u' FROM messages m LEFT JOIN chat_reads r"
-        " ON r.chat_id = m.chat_id AND r.account_id = {}"
-        f" WHERE m.chat_id IN ({marks}) AND m.role = 'assistant' AND m.status <> 'streaming'"
-        " AND (r.read_at IS NULL OR m.updated_at > r.read_at)",
-        *chat_ids,
-        account_id,
-        *chat_ids,
-    )
-    states = {chat_id: (False, False) for chat_id in chat_ids}
-    for row in rows:
-        chat_id = _uuid(row["chat_id"])
-        streaming, unread = states[chat_id]
-        states[chat_id] = (streaming or row["state"] == "s", unread or row["state"] == "u")
-    return states
-
-
-@background_query
-async def idle_replies(idle_since: datetime) -> list[UUID]:
-    """The chats whose streaming reply's last write is older than `idle_since`."""
-    rows = await Message.select(Message.chat).where(
-        (Message.status == "streaming") & (Message.updated_at < idle_since)
-    )
-    return [_uuid(row["chat_id"]) for row in rows]
-
-
-def watch(chat_id: UUID) -> AbstractAsyncContextManager[Watcher]:
-    """Hints of the chat's new log entries in this process, from now on."""
-    return current_engine().hub.watch(chat_id)

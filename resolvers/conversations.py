@@ -9,8 +9,6 @@ its trailing messages and marks it read; only an API key starts, appends to and 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,12 +17,21 @@ from uuid import UUID
 
 import orjson
 
-from db import conversations
+from db import conversation_reads, conversations
 from db.errors import DatabaseUnavailable, DuplicateKey, Refused
 from db.events import decode_hint
 from resolvers.access import can_act_for
 from resolvers.chats import visible_chat
 from resolvers.clock import new_id, now
+from resolvers.conversation_input import (
+    DEFAULT_MESSAGES,
+    DIRECTION_ERROR,
+    cursor_position,
+    event_cursor,
+    merge_parts,
+    page_position,
+    page_size,
+)
 from resolvers.errors import (
     AssistantWriteDenied,
     ChatNotFound,
@@ -43,129 +50,12 @@ from resolvers.errors import (
 from resolvers.models import Caller, ChatRoom, Event, Message
 from resolvers.usecase import use_case
 
-MAX_PARTS = 100
-MAX_TYPE_LENGTH = 64
-MAX_MESSAGE_BYTES = 32 * 1024
-MAX_REPLY_BYTES = 1024 * 1024
-MAX_CHUNKS = 10_000
-DEFAULT_MESSAGES = 50
-MAX_MESSAGES = 100
-PARTS_ERROR = f"parts must be a list of 1 to {MAX_PARTS} objects with a string type"
-TOO_LARGE = "message too large"
-INDEX_ERROR = "index must be a non-negative integer"
-ROLE_ERROR = "role must be assistant or system"
-DIRECTION_ERROR = "Page either forward (first, after) or backward (last, before)"
-CURSOR_ERROR = "cursor is not valid"
-REPLY_ROLES = ("assistant", "system")
 # Log entries read at a time by a stream catching up.
 LOG_BATCH = 200
 # A stream reads the log at least this often, whatever its hints: a hint lost on the way (Redis
 # dropped it, NOTIFY's connection broke) costs a subscriber at most this long.
 LOG_POLL_SECONDS = 3.0
 _ATTEMPTS = 3
-
-
-# Input -----------------------------------------------------------------------------------------
-
-
-def parse_parts(value: object) -> list[Any]:
-    """AI SDK parts: 1 to 100 objects, each with a string `type` (1 to 64 characters), a `text`
-    part with a string `text`; no NUL anywhere (PostgreSQL cannot store one); at most 32 KiB as
-    compact JSON. Anything else in a part is kept as sent."""
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PARTS:
-        raise InvalidInput(PARTS_ERROR)
-    for part in value:
-        if not isinstance(part, dict):
-            raise InvalidInput(PARTS_ERROR)
-        kind = part.get("type")
-        if not isinstance(kind, str) or not 1 <= len(kind) <= MAX_TYPE_LENGTH:
-            raise InvalidInput(PARTS_ERROR)
-        if kind == "text" and not isinstance(part.get("text"), str):
-            raise InvalidInput(PARTS_ERROR)
-    try:
-        compact = orjson.dumps(value)
-    except (orjson.JSONEncodeError, TypeError):
-        # An integer past 64 bits, which neither engine's JSON readers give back as sent.
-        raise InvalidInput(PARTS_ERROR) from None
-    if b"\\u0000" in compact:
-        raise InvalidInput(PARTS_ERROR)
-    if len(compact) > MAX_MESSAGE_BYTES:
-        raise InvalidInput(TOO_LARGE)
-    return value
-
-
-def parse_index(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(INDEX_ERROR)
-    if value >= MAX_CHUNKS:
-        raise InvalidInput(TOO_LARGE)  # a reply holds at most MAX_CHUNKS chunks
-    return value
-
-
-def parse_reply_role(value: object) -> str:
-    """`assistant` (the default) or `system`, in either protocol's spelling."""
-    if value is None:
-        return "assistant"
-    if isinstance(value, str) and value.lower() in REPLY_ROLES:
-        return value.lower()
-    raise InvalidInput(ROLE_ERROR)
-
-
-def merge_parts(parts: list[Any], chunk: list[Any], chunks: int) -> list[Any]:
-    """A reply's parts with a chunk added: a text part that follows a text part is joined to it,
-    as AI SDK text deltas accumulate. `chunks` is the reply's count with this one."""
-    if chunks > MAX_CHUNKS:
-        raise InvalidInput(TOO_LARGE)
-    merged = list(parts)
-    rest = chunk
-    if merged and chunk and merged[-1].get("type") == "text" and chunk[0].get("type") == "text":
-        merged[-1] = {**merged[-1], "text": merged[-1]["text"] + chunk[0]["text"]}
-        rest = chunk[1:]
-    merged.extend(rest)
-    if len(orjson.dumps(merged)) > MAX_REPLY_BYTES:
-        raise InvalidInput(TOO_LARGE)
-    return merged
-
-
-# Cursors: opaque to clients; a page cursor ("p") and an event cursor ("e") name their chat, so
-# that one chat's cursor is refused by another.
-
-
-def _encode(kind: str, chat_id: UUID, seq: int) -> str:
-    raw = f"{kind}:{chat_id}:{seq}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def cursor_position(cursor: object, kind: str, chat_id: UUID) -> int | None:
-    """The cursor's sequence number, or None when it is not a cursor of `kind` for the chat."""
-    if not isinstance(cursor, str) or len(cursor) > 200:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        found, chat, seq = base64.urlsafe_b64decode(padded).decode().split(":")
-        if found != kind or UUID(chat) != chat_id or not seq.isdigit():
-            return None
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-
-
-def page_cursor(message: Message) -> str:
-    return _encode("p", message.chat_id, message.seq)
-
-
-def event_cursor(chat_id: UUID, seq: int) -> str:
-    return _encode("e", chat_id, seq)
-
-
-def _page_position(cursor: object, chat_id: UUID) -> int | None:
-    if cursor is None:
-        return None
-    seq = cursor_position(cursor, "p", chat_id)
-    if seq is None:
-        raise InvalidInput(CURSOR_ERROR)
-    return seq
-
 
 # Writes ----------------------------------------------------------------------------------------
 
@@ -194,7 +84,7 @@ async def _add(
 
     for _ in range(_ATTEMPTS):
         if message_id is not None:
-            existing = await conversations.get_message(message_id)
+            existing = await conversation_reads.get_message(message_id)
             if existing is not None:
                 return retry_of(existing)
         try:
@@ -247,7 +137,7 @@ async def _reply(caller: Caller, message_id: UUID, chat_id: UUID | None) -> Mess
     """A message of a chat the caller may see (and of `chat_id`, when the path names one: a
     chat the caller may not see is then ChatNotFound, as on every chat route). One query when the
     chat is the caller's own."""
-    found = await conversations.message_and_owner(message_id)
+    found = await conversation_reads.message_and_owner(message_id)
     if found is None or (chat_id is not None and found[0].chat_id != chat_id):
         if chat_id is not None:
             await visible_chat(caller, chat_id)
@@ -301,7 +191,7 @@ async def append_reply(
 
 
 async def _existing(message_id: UUID) -> Message:
-    message = await conversations.get_message(message_id)
+    message = await conversation_reads.get_message(message_id)
     if message is None:
         raise MessageNotFound()
     return message
@@ -359,7 +249,7 @@ async def stop_idle_replies(idle_seconds: float) -> int:
     stop would; returns how many. Every worker may run it: a reply is stopped once."""
     idle_since = now() - timedelta(seconds=idle_seconds)
     stopped = 0
-    for chat_id in await conversations.idle_replies(idle_since):
+    for chat_id in await conversation_reads.idle_replies(idle_since):
         try:
             await conversations.stop_reply(chat_id=chat_id, now=now(), idle_since=idle_since)
             stopped += 1
@@ -380,16 +270,6 @@ class MessagePage:
     event_cursor: str
 
 
-def _page_size(value: object, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MESSAGES:
-        raise InvalidInput(f"{field} must be an integer between 1 and {MAX_MESSAGES}")
-    return value
-
-
 @use_case()
 async def list_messages(
     caller: Caller,
@@ -403,16 +283,16 @@ async def list_messages(
 ) -> MessagePage:
     """Oldest first; `first/after` pages forward, `last/before` backward; the newest 50 when
     neither size is given."""
-    first_size, last_size = _page_size(first, "first"), _page_size(last, last_field)
+    first_size, last_size = page_size(first, "first"), page_size(last, last_field)
     if (first_size is not None and last_size is not None) or (
         after is not None and before is not None
     ):
         raise InvalidInput(DIRECTION_ERROR)
     await visible_chat(caller, chat_id)
-    after_seq, before_seq = _page_position(after, chat_id), _page_position(before, chat_id)
+    after_seq, before_seq = page_position(after, chat_id), page_position(before, chat_id)
     forward = first_size is not None
     size = first_size or last_size or DEFAULT_MESSAGES
-    page = await conversations.page_messages(
+    page = await conversation_reads.page_messages(
         chat_id, limit=size + 1, after=after_seq, before=before_seq, newest=not forward
     )
     if page is None:
@@ -432,7 +312,7 @@ async def list_messages(
 @use_case()
 async def chat_states(caller: Caller, chat_ids: Sequence[UUID]) -> dict[UUID, tuple[bool, bool]]:
     """For each chat: (isStreaming, hasUnread for the caller)."""
-    return await conversations.chat_states(list(chat_ids), caller.account_id)
+    return await conversation_reads.chat_states(list(chat_ids), caller.account_id)
 
 
 @use_case()
@@ -441,7 +321,7 @@ async def open_stream(caller: Caller, chat_id: UUID, after: object) -> int:
     (what is committed from now on). A cursor that is not a live cursor of this chat:
     CursorExpired."""
     await visible_chat(caller, chat_id)
-    read = await conversations.read_log(chat_id, after=2**31 - 1, limit=1)
+    read = await conversation_reads.read_log(chat_id, after=2**31 - 1, limit=1)
     if read is None:
         raise ChatNotFound()
     position = read[1]
@@ -460,9 +340,9 @@ async def follow(chat_id: UUID, start: int) -> AsyncIterator[Event]:
     ServiceUnavailable when the database cannot be read."""
     last = start
     try:
-        async with conversations.watch(chat_id) as watcher:
+        async with conversation_reads.watch(chat_id) as watcher:
             while True:
-                read = await conversations.read_log(chat_id, after=last, limit=LOG_BATCH)
+                read = await conversation_reads.read_log(chat_id, after=last, limit=LOG_BATCH)
                 if read is None:
                     raise ChatNotFound()
                 for entry in read[0]:

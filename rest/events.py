@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from chats_api.logs import logger
-from resolvers import conversations
+from resolvers import conversation_input, conversations
 from resolvers.auth import Authenticator
 from resolvers.errors import (
     AccessDenied,
@@ -47,7 +47,7 @@ RECHECK_SECONDS = 0.5
 
 def event_json(entry: Event) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "cursor": conversations.event_cursor(entry.chat_id, entry.seq),
+        "cursor": conversation_input.event_cursor(entry.chat_id, entry.seq),
         "type": entry.type.lower(),
     }
     if entry.message is not None:

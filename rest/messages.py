@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers import conversations
+from resolvers import conversation_input, conversations
 from resolvers.errors import ChatNotFound, MessageNotFound
 from resolvers.models import Message
 from resolvers.validation import parse_optional_uuid, parse_uuid, uuid_or_none
@@ -55,7 +55,7 @@ async def list_messages(request: Request) -> Response:
         last_field="limit",
     )
     previous = (
-        conversations.page_cursor(page.messages[0])
+        conversation_input.page_cursor(page.messages[0])
         if page.has_previous_page and page.messages
         else None
     )
@@ -69,7 +69,7 @@ async def list_messages(request: Request) -> Response:
 async def send_message(request: Request) -> Response:
     caller, payload = await authenticated_body(request)
     message_id = parse_optional_uuid(payload, "messageId")
-    parts = conversations.parse_parts(payload.get("parts"))
+    parts = conversation_input.parse_parts(payload.get("parts"))
     message = await conversations.send_message(caller, path_chat(request), message_id, parts)
     return success(message=message_json(message))
 
@@ -85,15 +85,15 @@ async def delete_messages(request: Request) -> Response:
 async def start_reply(request: Request) -> Response:
     caller, payload = await authenticated_body(request)
     message_id = parse_optional_uuid(payload, "messageId")
-    role = conversations.parse_reply_role(payload.get("role"))
+    role = conversation_input.parse_reply_role(payload.get("role"))
     message = await conversations.start_reply(caller, path_chat(request), message_id, role)
     return success(message=message_json(message))
 
 
 async def append_chunk(request: Request) -> Response:
     caller, payload = await authenticated_body(request)
-    index = conversations.parse_index(payload.get("index"))
-    parts = conversations.parse_parts(payload.get("parts"))
+    index = conversation_input.parse_index(payload.get("index"))
+    parts = conversation_input.parse_parts(payload.get("parts"))
     chat_id = path_chat(request)
     message_id = _path_id(request, "messageId", MessageNotFound)
     await conversations.append_reply(caller, message_id, index, parts, chat_id=chat_id)

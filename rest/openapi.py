@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resolvers.conversations import (
+from resolvers.conversation_input import (
     DEFAULT_MESSAGES,
     MAX_CHUNKS,
     MAX_MESSAGES,

@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import conversations
+from resolvers import conversation_input, conversations
 from resolvers.errors import ServiceError
 from resolvers.models import Event
 from resolvers.models import Message as MessageModel
@@ -40,7 +40,7 @@ from schema.types import (
 def message_event(entry: Event) -> MessageEvent:
     chunk = entry.chunk
     return MessageEvent(
-        cursor=conversations.event_cursor(entry.chat_id, entry.seq),
+        cursor=conversation_input.event_cursor(entry.chat_id, entry.seq),
         type=MessageEventType(entry.type),
         message=Message.from_model(entry.message) if entry.message else None,
         chunk=ReplyChunk(message_id=chunk.message_id, index=chunk.index, parts=chunk.parts)
@@ -68,7 +68,7 @@ class ConversationMutations:
     ) -> MessagePayload | None:
         caller = await info.context.caller()
         message_id = _optional_uuid(input.message_id, "messageId")
-        parts = conversations.parse_parts(input.parts)
+        parts = conversation_input.parse_parts(input.parts)
         chat_id = parse_uuid(input.chat_id, "chatId")
         return _payload(await conversations.send_message(caller, chat_id, message_id, parts))
 
@@ -78,7 +78,7 @@ class ConversationMutations:
     ) -> MessagePayload | None:
         caller = await info.context.caller()
         message_id = _optional_uuid(input.message_id, "messageId")
-        role = conversations.parse_reply_role(input.role.value)
+        role = conversation_input.parse_reply_role(input.role.value)
         chat_id = parse_uuid(input.chat_id, "chatId")
         return _payload(await conversations.start_reply(caller, chat_id, message_id, role))
 
@@ -87,8 +87,8 @@ class ConversationMutations:
         self, info: Info[Context, None], input: AppendReplyInput
     ) -> MessagePayload | None:
         caller = await info.context.caller()
-        index = conversations.parse_index(input.index)
-        parts = conversations.parse_parts(input.parts)
+        index = conversation_input.parse_index(input.index)
+        parts = conversation_input.parse_parts(input.parts)
         message_id = parse_uuid(input.message_id, "messageId")
         return _payload(await conversations.append_reply(caller, message_id, index, parts))
 

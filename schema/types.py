@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers import conversations
+from resolvers import conversation_input, conversations
 from resolvers.models import CHAT_FIELDS
 from resolvers.models import ChatRoom as ChatRoomModel
 from resolvers.models import Message as MessageModel
@@ -242,7 +242,7 @@ class MessageConnection:
 def message_connection(page: conversations.MessagePage) -> MessageConnection:
     """A page of messages as a Relay connection."""
     edges = [
-        MessageEdge(cursor=conversations.page_cursor(m), node=Message.from_model(m))
+        MessageEdge(cursor=conversation_input.page_cursor(m), node=Message.from_model(m))
         for m in page.messages
     ]
     return MessageConnection(

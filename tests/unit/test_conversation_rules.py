@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from resolvers import conversations
+from resolvers import conversation_input
 from resolvers.errors import InvalidInput
 from resolvers.models import Message
 
@@ -21,20 +21,20 @@ def text(value: str) -> dict[str, str]:
 
 
 def test_text_deltas_join_and_other_parts_follow() -> None:
-    merged = conversations.merge_parts([text("Hel")], [text("lo"), {"type": "tool-call"}], 2)
+    merged = conversation_input.merge_parts([text("Hel")], [text("lo"), {"type": "tool-call"}], 2)
     assert merged == [text("Hello"), {"type": "tool-call"}]
     # A text part after a non-text part starts a new part.
-    assert conversations.merge_parts(merged, [text("!")], 3) == [*merged, text("!")]
+    assert conversation_input.merge_parts(merged, [text("!")], 3) == [*merged, text("!")]
     # The first chunk of an empty reply is taken as it is.
-    assert conversations.merge_parts([], [text("a")], 1) == [text("a")]
+    assert conversation_input.merge_parts([], [text("a")], 1) == [text("a")]
 
 
 def test_a_reply_has_a_chunk_and_size_limit() -> None:
     with pytest.raises(InvalidInput, match="message too large"):
-        conversations.merge_parts([], [text("a")], conversations.MAX_CHUNKS + 1)
-    big = [text("x" * (conversations.MAX_REPLY_BYTES - 30))]
+        conversation_input.merge_parts([], [text("a")], conversation_input.MAX_CHUNKS + 1)
+    big = [text("x" * (conversation_input.MAX_REPLY_BYTES - 30))]
     with pytest.raises(InvalidInput, match="message too large"):
-        conversations.merge_parts(big, [text("y" * 100)], 2)
+        conversation_input.merge_parts(big, [text("y" * 100)], 2)
 
 
 @pytest.mark.parametrize(
@@ -42,36 +42,39 @@ def test_a_reply_has_a_chunk_and_size_limit() -> None:
     [(None, "assistant"), ("assistant", "assistant"), ("SYSTEM", "system")],
 )
 def test_reply_roles(value: object, role: str) -> None:
-    assert conversations.parse_reply_role(value) == role
+    assert conversation_input.parse_reply_role(value) == role
 
 
 @pytest.mark.parametrize("value", ["user", "USER", "", 3, ["assistant"]])
 def test_other_roles_are_refused(value: object) -> None:
     with pytest.raises(InvalidInput, match="role must be assistant or system"):
-        conversations.parse_reply_role(value)
+        conversation_input.parse_reply_role(value)
 
 
 @pytest.mark.parametrize("value", [-1, 1.0, "1", True, None])
 def test_an_index_is_a_non_negative_integer(value: object) -> None:
     with pytest.raises(InvalidInput, match="index must be a non-negative integer"):
-        conversations.parse_index(value)
+        conversation_input.parse_index(value)
 
 
 def test_an_index_past_the_last_chunk_is_too_large() -> None:
-    assert conversations.parse_index(conversations.MAX_CHUNKS - 1) == conversations.MAX_CHUNKS - 1
+    assert (
+        conversation_input.parse_index(conversation_input.MAX_CHUNKS - 1)
+        == conversation_input.MAX_CHUNKS - 1
+    )
     with pytest.raises(InvalidInput, match="message too large"):
-        conversations.parse_index(conversations.MAX_CHUNKS)
+        conversation_input.parse_index(conversation_input.MAX_CHUNKS)
 
 
 def test_cursors_name_their_chat_and_kind() -> None:
     now = datetime(2026, 12, 7, tzinfo=UTC)
     message = Message(uuid.uuid4(), CHAT, "user", [text("a")], "complete", now, now, seq=7)
-    page = conversations.page_cursor(message)
-    event = conversations.event_cursor(CHAT, 7)
-    assert conversations.cursor_position(page, "p", CHAT) == 7
-    assert conversations.cursor_position(event, "e", CHAT) == 7
+    page = conversation_input.page_cursor(message)
+    event = conversation_input.event_cursor(CHAT, 7)
+    assert conversation_input.cursor_position(page, "p", CHAT) == 7
+    assert conversation_input.cursor_position(event, "e", CHAT) == 7
     # Another chat's cursor, the other kind of cursor, and garbage are no cursors of this chat.
-    assert conversations.cursor_position(page, "p", OTHER) is None
-    assert conversations.cursor_position(event, "p", CHAT) is None
+    assert conversation_input.cursor_position(page, "p", OTHER) is None
+    assert conversation_input.cursor_position(event, "p", CHAT) is None
     for garbage in ("", "nope", "=", "e" * 300, 3):
-        assert conversations.cursor_position(garbage, "e", CHAT) is None
+        assert conversation_input.cursor_position(garbage, "e", CHAT) is None

@@ -256,3 +256,33 @@ async def test_a_stream_outlives_the_request_deadline(database: Database, world:
                     assert kind == "added"
                     assert data["message"]["parts"] == [{"type": "text", "text": "late"}]
                     break
+
+
+async def test_streams_count_against_the_cap_until_their_client_leaves(
+    database: Database, world: World
+) -> None:
+    """MAX_SOCKETS_PER_CALLER covers event streams too: one more is 429; one its client closed
+    stops counting at once (within 1 s)."""
+    key = world.keys["alice"]
+    with serving(database, env={"MAX_SOCKETS_PER_CALLER": "2"}) as base:
+        chat, _ = await new_chat(base, key)
+        url = f"/api/chats/{chat}/stream"
+        async with httpx.AsyncClient(
+            base_url=base, headers={"x-api-key": key}, timeout=10
+        ) as client:
+            async with client.stream("GET", url) as first, client.stream("GET", url) as second:
+                assert (first.status_code, second.status_code) == (200, 200)
+                refused = await client.get(url)
+                assert (refused.status_code, refused.json()["message"]) == (
+                    429,
+                    "Too many requests",
+                )
+                assert refused.headers["retry-after"]
+            # Both clients gone: a new stream is admitted within a second.
+            deadline = asyncio.get_running_loop().time() + 1
+            while True:
+                async with client.stream("GET", url) as again:
+                    if again.status_code == 200:
+                        break
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)

@@ -258,6 +258,8 @@ async def test_a_stream_outlives_the_request_deadline(database: Database, world:
                     break
 
 
+# A bound of one second: the serial phase, where no CPU-bound phase stretches the clock.
+@pytest.mark.serial(seconds=6)
 async def test_streams_count_against_the_cap_until_their_client_leaves(
     database: Database, world: World
 ) -> None:

@@ -14,8 +14,8 @@ import orjson
 
 from db.engine import background_query, current_engine, query
 from db.events import Watcher
-from db.rows import LogEntry, MessageRow
-from db.tables import ChatLogEntry, Message
+from db.rows import ChatRow, LogEntry, MessageRow
+from db.tables import Chat, ChatLogEntry, Message
 
 MESSAGE_COLUMNS = (
     Message.id,
@@ -56,6 +56,20 @@ def message_row(row: dict[str, Any]) -> MessageRow:
     )
 
 
+def chat_row(row: dict[str, Any]) -> ChatRow:
+    """A chat from a conversation write's RETURNING (its sequence number aside)."""
+    artist = row["artist_id"]
+    return ChatRow(
+        id=as_uuid(row["id"]),
+        title=row["title"],
+        account_id=as_uuid(row["account_id"]),
+        session_id=as_uuid(row["session_id"]),
+        updated_at=as_time(row["updated_at"]),
+        artist_id=None if artist is None else as_uuid(artist),
+        created_at=as_time(row["created_at"]),
+    )
+
+
 SELECT_MESSAGE = (
     "SELECT id, chat_id, role, parts, status, created_at, updated_at, seq, chunks"
     " FROM messages WHERE id = {}"
@@ -83,6 +97,28 @@ async def message_and_owner(message_id: UUID) -> tuple[MessageRow, UUID] | None:
         message_id,
     )
     return (message_row(rows[0]), as_uuid(rows[0]["owner"])) if rows else None
+
+
+@query
+async def stored_chunk(message_id: UUID, index: int) -> list[Any] | None:
+    """The parts of a reply's chunk as stored (a chunk, once stored, never changes)."""
+    row = (
+        await ChatLogEntry.select(ChatLogEntry.payload)
+        .where((ChatLogEntry.message_id == message_id) & (ChatLogEntry.chunk_index == index))
+        .first()
+    )
+    if row is None:
+        return None
+    parts: list[Any] = orjson.loads(row["payload"])["chunk"][2]
+    return parts
+
+
+@query
+async def log_position(chat_id: UUID) -> int | None:
+    """The chat's last sequence number: where a stream of what comes next starts. None: no such
+    chat."""
+    rows = await Chat.raw("SELECT last_seq FROM chats WHERE id = {}", chat_id)
+    return int(rows[0]["last_seq"]) if rows else None
 
 
 @query

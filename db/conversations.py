@@ -15,13 +15,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-import orjson
-
 from db import events as events_module
 from db.conversation_reads import (
     MESSAGE_COLUMNS,
-    as_time,
-    as_uuid,
+    chat_row,
     dumps,
     message_row,
     select_message,
@@ -29,21 +26,21 @@ from db.conversation_reads import (
 from db.engine import current_engine, query
 from db.errors import Refused, retry_transient
 from db.queries import Outbox, send_after_commit, writing
-from db.rows import ChatRow, ChunkRow, LogEntry, MessageRow, NextChunk, OwnMessage
+from db.rows import ChunkRow, LogEntry, MessageRow, NextChunk, OwnMessage
 from db.tables import Chat, ChatLogEntry, ChatRead, Message
 
 # A merge of a reply's parts with a chunk's: the resolvers' rule, applied under the lock.
 Merge = Callable[[list[Any], list[Any], int], list[Any]]
 
-# Every write's first statement: the chat's next sequence numbers, its row locked until the commit
+# Every write's first statement: the chat's next sequence number, its row locked until the commit
 # (and, when the write moves the chat, its updatedAt), and the chat as its event needs it.
 _CHAT_RETURNING = (
     " WHERE id = {} RETURNING last_seq, id, title, account_id, session_id, updated_at,"
     " created_at, (SELECT artist_id FROM sessions WHERE sessions.id = chats.session_id)"
     " AS artist_id"
 )
-_TAKE = "UPDATE chats SET last_seq = last_seq + {}" + _CHAT_RETURNING
-_TAKE_AND_MOVE = "UPDATE chats SET last_seq = last_seq + {}, updated_at = {}" + _CHAT_RETURNING
+_TAKE = "UPDATE chats SET last_seq = last_seq + 1" + _CHAT_RETURNING
+_TAKE_AND_MOVE = "UPDATE chats SET last_seq = last_seq + 1, updated_at = {}" + _CHAT_RETURNING
 _INSERT_MESSAGE = (
     "INSERT INTO messages (id, chat_id, seq, role, parts, status, chunks, created_at, updated_at)"
     " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})"
@@ -54,36 +51,23 @@ _INSERT_LOG = (
 )
 
 
-async def _take_seq(
-    outbox: Outbox, chat_id: UUID, count: int = 1, moved_at: datetime | None = None
-) -> int:
-    """Locks the chat's row and takes `count` sequence numbers; returns the first. With
-    `moved_at`, the chat's updatedAt moves and its chatEvents UPDATED goes out. Refused ("chat")
-    when the chat is gone."""
+async def _take_seq(outbox: Outbox, chat_id: UUID, moved_at: datetime | None = None) -> int:
+    """Locks the chat's row and takes its next sequence number. With `moved_at`, the chat's
+    updatedAt moves and its chatEvents UPDATED goes out. Refused ("chat") when the chat is gone."""
     if moved_at is None:
-        rows = await Chat.raw(_TAKE, count, chat_id)
+        rows = await Chat.raw(_TAKE, chat_id)
     else:
-        rows = await Chat.raw(_TAKE_AND_MOVE, count, moved_at, chat_id)
+        rows = await Chat.raw(_TAKE_AND_MOVE, moved_at, chat_id)
     if not rows:
         raise Refused("chat")
-    row = rows[0]
     if moved_at is not None:
-        artist = row["artist_id"]
-        chat = ChatRow(
-            id=as_uuid(row["id"]),
-            title=row["title"],
-            account_id=as_uuid(row["account_id"]),
-            session_id=as_uuid(row["session_id"]),
-            updated_at=as_time(row["updated_at"]),
-            artist_id=None if artist is None else as_uuid(artist),
-            created_at=as_time(row["created_at"]),
-        )
-        outbox.events.append(events_module.encode("UPDATED", chat))
-    return int(row["last_seq"]) - count + 1
+        outbox.events.append(events_module.encode("UPDATED", chat_row(rows[0])))
+    return int(rows[0]["last_seq"])
 
 
 async def _log(outbox: Outbox, entry: LogEntry, now: datetime) -> None:
     chunk = entry.chunk
+    payload = dumps(entry.payload())
     await ChatLogEntry.raw(
         _INSERT_LOG,
         _log_id(entry),
@@ -92,10 +76,10 @@ async def _log(outbox: Outbox, entry: LogEntry, now: datetime) -> None:
         entry.type,
         chunk.message_id if chunk else None,
         chunk.index if chunk else None,
-        dumps(entry.payload()),
+        payload,
         now,
     )
-    outbox.hints.append(events_module.encode_hint(entry))
+    outbox.hints.append(events_module.encode_hint(entry, payload))
 
 
 def _log_id(entry: LogEntry) -> UUID:
@@ -151,6 +135,8 @@ async def add_own_message(
     case: a user writes in their own chat); None, nothing written, when the chat is not the
     account's (another's, or gone). Raises DuplicateKey when the id is taken."""
     draft = MessageRow(message_id, chat_id, "user", parts, "complete", now, now, seq=0)
+    # Logged before its sequence number is known: a null, which readers take from the entry.
+    payload = dumps({"message": {**draft.to_json(), "seq": None}})
     row = await current_engine().add_own_message(
         OwnMessage(
             chat_id=chat_id,
@@ -158,25 +144,17 @@ async def add_own_message(
             message_id=message_id,
             parts=dumps(parts),
             log_id=uuid5(chat_id, str(message_id)),
-            payload=dumps({"message": {**draft.to_json(), "seq": None}}),
+            payload=payload,
             now=now,
         )
     )
     if row is None:
         return None
-    message = _replace(draft, seq=int(row["last_seq"]))
-    artist = row["artist_id"]
-    chat = ChatRow(
-        id=chat_id,
-        title=row["title"],
-        account_id=account_id,
-        session_id=as_uuid(row["session_id"]),
-        updated_at=as_time(row["updated_at"]),
-        artist_id=None if artist is None else as_uuid(artist),
-        created_at=as_time(row["created_at"]),
-    )
+    message = replace(draft, seq=int(row["last_seq"]))
+    chat = chat_row({**row, "id": chat_id, "account_id": account_id})
+    entry = LogEntry(chat_id, message.seq, "ADDED", message=message)
     await send_after_commit(
-        [events_module.encode_hint(LogEntry(chat_id, message.seq, "ADDED", message=message))],
+        [events_module.encode_hint(entry, payload)],
         events=[events_module.encode("UPDATED", chat)],
     )
     return message
@@ -191,7 +169,8 @@ async def append_next_chunk(
     agent sends the next chunk of a reply still streaming); None, nothing written, when the reply
     changed meanwhile (stopped, finished, or another chunk stored): `append_chunk` then decides."""
     chunk = ChunkRow(reply.id, index, parts)
-    placeholder = LogEntry(reply.chat_id, 0, "CHUNK", chunk=chunk)
+    # A chunk's payload holds no sequence number: the same text before and after the write.
+    payload = dumps(LogEntry(reply.chat_id, 0, "CHUNK", chunk=chunk).payload())
     seq = await current_engine().append_next_chunk(
         NextChunk(
             chat_id=reply.chat_id,
@@ -199,16 +178,15 @@ async def append_next_chunk(
             index=index,
             parts=dumps(merged),
             log_id=uuid5(reply.id, str(index)),
-            payload=dumps(placeholder.payload()),
+            payload=payload,
             now=now,
         )
     )
     if seq is None:
         return None
-    await send_after_commit(
-        [events_module.encode_hint(LogEntry(reply.chat_id, seq, "CHUNK", chunk=chunk))]
-    )
-    return _replace(reply, parts=merged, chunks=index + 1, updated_at=now)
+    entry = LogEntry(reply.chat_id, seq, "CHUNK", chunk=chunk)
+    await send_after_commit([events_module.encode_hint(entry, payload)])
+    return replace(reply, parts=merged, chunks=index + 1, updated_at=now)
 
 
 @retry_transient
@@ -222,19 +200,16 @@ async def append_chunk(
     merge: Merge,
     now: datetime,
 ) -> MessageRow:
-    """The reply of `chat_id` after chunk `index`. Refused: "message" (gone), "retry" (the index
-    holds the same parts: nothing written), "conflict" (it holds other parts), "not_streaming",
-    "order" (an index past the next)."""
+    """The reply of `chat_id` after chunk `index`. Refused: "message" (gone), "stored" (the index
+    is stored already: `stored_chunk` tells a retry from a conflict), "not_streaming", "order" (an
+    index past the next)."""
     async with writing() as outbox:
         seq = await _take_seq(outbox, chat_id)
         message = await select_message(message_id)  # as it is now, under the chat's lock
         if message is None or message.chat_id != chat_id:
             raise Refused("message")
         if index < message.chunks:
-            stored = await _stored_chunk(message_id, index)
-            if stored is not None and dumps(stored) == dumps(parts):
-                raise Refused("retry")
-            raise Refused("conflict")
+            raise Refused("stored")
         if message.status != "streaming":
             raise Refused("not_streaming")
         if index > message.chunks:
@@ -249,23 +224,7 @@ async def append_chunk(
         )
         chunk = ChunkRow(message_id, index, parts)
         await _log(outbox, LogEntry(chat_id, seq, "CHUNK", chunk=chunk), now)
-    return _replace(message, parts=merged, chunks=message.chunks + 1, updated_at=now)
-
-
-async def _stored_chunk(message_id: UUID, index: int) -> list[Any] | None:
-    row = (
-        await ChatLogEntry.select(ChatLogEntry.payload)
-        .where((ChatLogEntry.message_id == message_id) & (ChatLogEntry.chunk_index == index))
-        .first()
-    )
-    if row is None:
-        return None
-    parts: list[Any] = orjson.loads(row["payload"])["chunk"][2]
-    return parts
-
-
-def _replace(message: MessageRow, **changes: Any) -> MessageRow:
-    return replace(message, **changes)
+    return replace(message, parts=merged, chunks=message.chunks + 1, updated_at=now)
 
 
 async def _end_reply(
@@ -274,7 +233,7 @@ async def _end_reply(
     await Message.update({Message.status: status, Message.updated_at: now}).where(
         Message.id == message.id
     )
-    ended = _replace(message, status=status, updated_at=now)
+    ended = replace(message, status=status, updated_at=now)
     event = "FINISHED" if status == "complete" else "STOPPED"
     await _log(outbox, LogEntry(message.chat_id, seq, event, message=ended), now)
     return ended

@@ -58,10 +58,12 @@ HINT = "m"
 _HINT_INLINE_BYTES = 7000
 
 
-def encode_hint(entry: LogEntry) -> str:
+def encode_hint(entry: LogEntry, body: str) -> str:
+    """`body` is the entry's payload as the log stores it (JSON text), made once per write."""
     head = f"{HINT}{entry.chat_id} {entry.seq} {entry.type}"
-    body = orjson.dumps(entry.payload()).decode()
-    return f"{head} {body}" if len(body) + len(head) < _HINT_INLINE_BYTES else head
+    # NOTIFY's limit is in bytes: a chunk of non-Latin text is up to three bytes a character.
+    inline = len(head) + 1 + len(body.encode()) < _HINT_INLINE_BYTES
+    return f"{head} {body}" if inline else head
 
 
 def decode_hint(payload: str) -> tuple[int, LogEntry | None]:
@@ -77,8 +79,7 @@ class Watcher:
     """A live reader of one chat's log in this process: woken by each hint for the chat, and told
     when hints may have been lost (it then reads the log)."""
 
-    def __init__(self, chat_id: str, transport: Transport) -> None:
-        self.chat_id = chat_id
+    def __init__(self, transport: Transport) -> None:
         self._transport = transport
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         # Hints may have been missed (a full queue, a lost transport): read the log.
@@ -197,7 +198,7 @@ class EventHub:
         """Hints of one chat's new log entries, from now on. A transport that cannot start leaves
         the watcher deaf (it reads the log on a timer) rather than failing its stream."""
         key = str(chat_id)
-        watcher = Watcher(key, self._transport)
+        watcher = Watcher(self._transport)
         self._watchers.setdefault(key, set()).add(watcher)
         try:
             await watcher.relisten()

@@ -151,7 +151,6 @@ async def _reply(caller: Caller, message_id: UUID, chat_id: UUID | None) -> Mess
 _REFUSALS: dict[str, type[ServiceError]] = {
     "chat": MessageNotFound,
     "message": MessageNotFound,
-    "conflict": ChunkConflict,
     "order": ChunkOutOfOrder,
     "not_streaming": ReplyNotStreaming,
     "none_streaming": NoReplyStreaming,
@@ -184,9 +183,13 @@ async def append_reply(
             now=now(),
         )
     except Refused as refusal:
-        if refusal.reason == "retry":
-            return await _existing(message_id)
-        raise _REFUSALS[refusal.reason]() from None
+        if refusal.reason != "stored":
+            raise _REFUSALS[refusal.reason]() from None
+        # A chunk already stored: the same parts again is a retry, whatever the reply's status.
+        stored = await conversation_reads.stored_chunk(message_id, index)
+        if stored is None or not _same_parts(stored, parts):
+            raise ChunkConflict() from None
+        return await _existing(message_id)
     return message
 
 
@@ -321,10 +324,9 @@ async def open_stream(caller: Caller, chat_id: UUID, after: object) -> int:
     (what is committed from now on). A cursor that is not a live cursor of this chat:
     CursorExpired."""
     await visible_chat(caller, chat_id)
-    read = await conversation_reads.read_log(chat_id, after=2**31 - 1, limit=1)
-    if read is None:
+    position = await conversation_reads.log_position(chat_id)
+    if position is None:
         raise ChatNotFound()
-    position = read[1]
     if after is None:
         return position
     seq = cursor_position(after, "e", chat_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from resolvers import conversation_input
@@ -78,3 +79,19 @@ def test_cursors_name_their_chat_and_kind() -> None:
     assert conversation_input.cursor_position(event, "p", CHAT) is None
     for garbage in ("", "nope", "=", "e" * 300, 3):
         assert conversation_input.cursor_position(garbage, "e", CHAT) is None
+
+
+def test_a_hint_carries_its_entry_only_within_notifys_bytes() -> None:
+    """NOTIFY refuses a payload over 8,000 bytes: a hint counts bytes, not characters."""
+    from db.events import decode_hint, encode_hint
+    from db.rows import ChunkRow, LogEntry
+
+    def hint_of(chunk_text: str) -> str:
+        entry = LogEntry(CHAT, 3, "CHUNK", chunk=ChunkRow(OTHER, 0, [text(chunk_text)]))
+        return encode_hint(entry, orjson.dumps(entry.payload()).decode())
+
+    small = hint_of("hello")
+    assert decode_hint(small)[1] is not None  # carried: a watcher in step reads nothing
+    wide = hint_of("\u4f60" * 3000)  # 3,000 characters, 9,000 bytes
+    assert len(wide.encode()) < 8000
+    assert decode_hint(wide) == (3, None)  # only the position: the watcher reads the log

@@ -104,6 +104,11 @@ def stop_server(base: str) -> None:
         _running[base].send_signal(signal.SIGTERM)
 
 
+def running_pid(base: str) -> int:
+    """The process id of the server `serving` started at `base`."""
+    return _running[base].pid
+
+
 def provision(database: Database) -> tuple[str, str]:
     account = run_cli(["accounts", "create", "--name", "Ada"], database.url).stdout.strip()
     key = run_cli(["keys", "create", "--account", account], database.url).stdout.strip()

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
 from chats_api.protocol import HEAD_SECONDS
 from tests.support.databases import Database
-from tests.support.servers import provision, serving
+from tests.support.servers import provision, running_pid, serving
 from tests.support.ws import graphql_socket
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -123,6 +125,49 @@ async def test_a_head_over_16_kib_is_refused_with_431(
     if status == 431:
         body = answer.split(b"\r\n\r\n", 1)[1]
         assert json.loads(body) == {"status": "error", "message": "Request header fields too large"}
+
+
+def _cpu_seconds_and_peak_memory(pid: int) -> tuple[float, int]:
+    """The process's CPU time (user and system) and its peak resident memory in bytes."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak_kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return cpu, int(peak_kb) * 1024
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_one_endless_header_line_is_refused_as_it_arrives(database: Database) -> None:
+    """A single 64 MiB header line: the cap counts bytes as they arrive, not headers once
+    complete, so the 431 comes after 16 KiB and the line is never buffered (it cost 5.3 s of CPU
+    and 58 MB before)."""
+    with serving(database) as base:
+        pid = running_pid(base)
+        cpu_before, rss_before = _cpu_seconds_and_peak_memory(pid)
+        reader, writer = await _open(base)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-padding: ")
+        chunk = b"a" * (1024 * 1024)
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            for _ in range(64):
+                writer.write(chunk)
+                await writer.drain()
+                sent += len(chunk)
+        status_line = await reader.readline()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        await asyncio.sleep(0.2)
+        cpu_after, rss_after = _cpu_seconds_and_peak_memory(pid)
+        async with httpx.AsyncClient(base_url=base) as client:
+            assert (await client.get("/healthz")).status_code == 200
+    print(
+        f"\n64 MiB header line: {sent >> 20} MiB written before the close; server CPU"
+        f" {cpu_after - cpu_before:.2f} s, peak memory {(rss_after - rss_before) / 1e6:+.1f} MB"
+    )
+    assert status_line.startswith(b"HTTP/1.1 431")
+    assert cpu_after - cpu_before < 0.5
+    assert rss_after - rss_before < 8_000_000
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

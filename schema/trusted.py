@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 from cachetools import LRUCache
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
 from prometheus_client import Counter
 from strawberry.types.execution import ExecutionContext
 
@@ -27,9 +27,10 @@ from resolvers.documents import (
 )
 from resolvers.persisted import PersistedQueries
 from schema.context import Context
+from schema.cost import find_operation, selects_more_than
 from schema.errors import BAD_USER_INPUT
 from schema.execution.private import graphql_schema
-from schema.schema import LIMIT_RULES, MAX_TOKENS, Schema, validated
+from schema.schema import LIMIT_RULES, MAX_FIELDS, MAX_TOKENS, Schema, token_budget, validated
 
 logger = logging.getLogger("chats_api.documents")
 
@@ -38,6 +39,10 @@ PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
 APOLLO_FORMAT = "apollo-persisted-query-manifest"
 # Untrusted operations logged once each (audit), remembered by hash this many at a time.
 AUDITED = 10_000
+# Untrusted documents known to be within MAX_FIELDS, remembered by text this many at a time.
+BOUNDED = 1000
+AUDITED_NAME_CHARS = 100
+TOO_MANY_FIELDS = f"Document selects more than {MAX_FIELDS} fields."
 
 DOCUMENTS = Counter(
     "chats_api_graphql_documents_total",
@@ -185,6 +190,7 @@ class DocumentGate:
         self.persisted_queries = persisted_queries
         self.policy = policy
         self._audited: LRUCache[str, bool] = LRUCache(AUDITED)
+        self._bounded: LRUCache[str, bool] = LRUCache(BOUNDED)
 
     async def admit(
         self,
@@ -213,7 +219,7 @@ class DocumentGate:
             if await self._may_run_untrusted(context):
                 body = await self.persisted_queries.get(digest)
                 if body is not None:
-                    return self._untrusted(body, digest, operation_name)
+                    return await self._untrusted(context, body, digest, operation_name)
             raise Refused("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
         if not isinstance(query, str):
             return Admitted(None)
@@ -225,7 +231,7 @@ class DocumentGate:
         if not await self._may_run_untrusted(context):
             REFUSALS.labels(self.policy.value).inc()
             raise Refused("PersistedQueryNotInList", PERSISTED_QUERY_NOT_IN_LIST, 400)
-        admitted = self._untrusted(query, own, operation_name)
+        admitted = await self._untrusted(context, query, own, operation_name)
         return Admitted(query, register=own) if isinstance(persisted, dict) else admitted
 
     async def _may_run_untrusted(self, context: Context) -> bool:
@@ -237,12 +243,36 @@ class DocumentGate:
         _TRUSTED.inc()
         return Admitted(body, trusted=True)
 
-    def _untrusted(self, body: str, digest: str, operation_name: object) -> Admitted:
+    async def _untrusted(
+        self, context: Context, body: str, digest: str, operation_name: object
+    ) -> Admitted:
+        """A document that is not trusted is bounded in the fields it selects before anything
+        validates it (a trusted one was checked when it was published). Audit mode logs it once,
+        with its operation's own name, once the document is known to hold that operation."""
         _UNTRUSTED.inc()
+        if body not in self._bounded:
+            if selects_more_than(body, MAX_FIELDS, await token_budget(context)):
+                raise Refused(TOO_MANY_FIELDS, BAD_USER_INPUT)
+            self._bounded[body] = True
         if self.policy is Safelist.audit and digest not in self._audited:
-            self._audited[digest] = True
-            logger.warning(
-                "untrusted operation",
-                extra={"operation_name": operation_name, "sha256": digest},
-            )
+            self._audit(await self._parsed(context, body), digest, operation_name)
         return Admitted(body)
+
+    @staticmethod
+    async def _parsed(context: Context, body: str) -> DocumentNode | None:
+        """The document, parsed within its caller's token budget (None: it will not parse, and
+        the executor answers why)."""
+        try:
+            return parse(body, max_tokens=await token_budget(context))
+        except GraphQLError:
+            return None
+
+    def _audit(self, document: DocumentNode | None, digest: str, name: object) -> None:
+        operation = None
+        if document is not None and isinstance(name, str | None):
+            operation = find_operation(document, name)
+        if operation is None:
+            return  # it does not run: nothing to audit, and nothing of the caller's is logged
+        self._audited[digest] = True
+        own_name = operation.name.value[:AUDITED_NAME_CHARS] if operation.name else None
+        logger.warning("untrusted operation", extra={"operation_name": own_name, "sha256": digest})

@@ -13,6 +13,7 @@ import pytest
 from graphql import get_introspection_query
 from strawberry.schema.schema import validate_document as strawberry_validate
 
+from schema.trusted import TOO_MANY_FIELDS
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
 from tests.support.world import World, build_world
@@ -228,8 +229,8 @@ async def test_a_caller_nobody_knows_gets_a_small_token_budget(
         for key in (None, "chats_not-a-key"):
             refused = await graphql(client, _heavy(400), key)
             rejected(refused, "Document contains more than 300 tokens")
-        # With a valid key a document of that size is parsed and validated as before.
-        answered = (await graphql(client, _heavy(400), world.keys["alice"])).json()
+        # With a valid key a document of that size is parsed, and its fields counted.
+        answered = (await graphql(client, _heavy(147), world.keys["alice"])).json()
         assert answered.get("data") == {"chats": {"edges": []}}, answered
         # GraphiQL loads the schema before its user has typed a key.
         introspection = get_introspection_query(
@@ -243,6 +244,31 @@ async def test_a_caller_nobody_knows_gets_a_small_token_budget(
         assert schema["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "standard"])
+async def test_a_document_is_bounded_in_fields_before_it_is_validated(
+    app_for: AppFactory, compiled: bool, database: Database
+) -> None:
+    """Validation grows with the square of a document's fields: a caller with a valid key may
+    send 2,000 tokens, but not more than MAX_FIELDS (150) fields and fragment spreads, refused
+    before validation (the review's 855 fields took 0.77 s); nothing runs."""
+    three = " viewer { account { id } }"
+    async with app_for(graphql_compiled=compiled) as app, http_client(app) as client:
+        world = await build_world()
+        key = world.keys["alice"]
+        before = await database.counts()
+        for document in (
+            "{" + three * 285 + "}",
+            _heavy(148),  # 151 fields
+            "{" + " ...F" * 60 + "} fragment F on Query {" + three * 31 + "}",  # 60 + 93
+            "mutation {" + " createChat(input: {}) { chat { id } }" * 51 + "}",  # 153
+        ):
+            rejected(await graphql(client, f"# {uuid.uuid4()}\n{document}", key), TOO_MANY_FIELDS)
+        assert await database.counts() == before
+        within = "{ ...F ...F ...F } fragment F on Query {" + three * 49 + "}"  # 3 + 147
+        answered = (await graphql(client, within, key)).json()
+        assert answered == {"data": {"viewer": {"account": {"id": str(world.alice)}}}}
+
+
 async def test_a_document_a_key_holder_sent_is_still_over_a_strangers_budget(
     app_for: AppFactory,
 ) -> None:
@@ -251,7 +277,8 @@ async def test_a_document_a_key_holder_sent_is_still_over_a_strangers_budget(
     a document that has a compiled plan is run for anyone, by design (`GraphQLApp._plan`)."""
     async with app_for(graphql_compiled=False) as app, http_client(app) as client:
         world = await build_world()
-        heavy = _heavy(400)
+        fields = " id @include(if: true)" * 40  # 320 tokens, 43 fields
+        heavy = f"{{ chats {{ edges {{ node {{ {fields} }} }} }} }}"
         answered = (await graphql(client, heavy, world.keys["alice"])).json()
         assert answered.get("data") == {"chats": {"edges": []}}, answered
         rejected(await graphql(client, heavy), "Document contains more than 300 tokens")

@@ -243,3 +243,28 @@ async def test_a_document_published_while_serving_runs_within_5_seconds(
         ).status_code != 200:
             assert time.monotonic() - published_at < 5
             await asyncio.sleep(0.1)
+
+
+async def test_a_trusted_document_is_not_bounded_in_fields(
+    app_for: AppFactory, database: Database, tmp_path: Path
+) -> None:
+    """The bound on fields guards validation against documents nobody reviewed; a trusted one was
+    validated when it was published, and runs by id, by hash or sent in full."""
+    big = "query Big {" + " viewer { account { id } }" * 60 + " }"  # 180 fields
+    publish(database, tmp_path, {"big-1": big})
+    async with serve(app_for) as (client, world):
+        key = world.keys["alice"]
+        answer = {"data": {"viewer": {"account": {"id": str(world.alice)}}}}
+        for body in ({"documentId": "big-1"}, by_hash(big), {"query": big}):
+            assert (await post(client, key, body)).json() == answer
+        untrusted = big.replace("query Big", "query Other")
+        refused = (await post(client, key, {"query": untrusted})).json()
+        assert refused == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "Document selects more than 150 fields.",
+                    "extensions": {"code": "BAD_USER_INPUT"},
+                }
+            ],
+        }

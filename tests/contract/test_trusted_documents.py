@@ -227,6 +227,28 @@ async def test_audit_logs_each_untrusted_operation_once(
     assert [(r.operation_name, r.sha256) for r in lines] == [("Other", sha256(other))]  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_audit_logs_an_operation_only_once_it_is_known_under_its_own_name(
+    app_for: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 60 KB operationName from a caller with no credentials named no operation of its
+    document: nothing logged. A long name the document holds is logged cut to 100 characters."""
+    caplog.set_level(logging.WARNING, logger="chats_api.documents")
+    long_name = "Q" * 1000
+    named = f"query {long_name} {{ __typename }}"
+    async with serve(app_for, graphql_safelist="audit") as (client, world):
+        for _ in range(3):
+            body = {"query": "{ __typename }", "operationName": "x" * 60_000}
+            refused = (await post(client, None, body)).json()
+            assert refused["errors"][0]["message"].startswith("Unknown operation named")
+        assert (await post(client, None, {"query": named})).json() == {
+            "data": {"__typename": "Query"}
+        }
+    lines = [r for r in caplog.records if r.getMessage() == "untrusted operation"]
+    assert [(r.operation_name, r.sha256) for r in lines] == [(long_name[:100], sha256(named))]  # type: ignore[attr-defined]
+    assert max(len(r.getMessage()) + len(str(r.__dict__)) for r in caplog.records) < 2000
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
 async def test_a_document_published_while_serving_runs_within_5_seconds(
     app_for: AppFactory, database: Database, tmp_path: Path

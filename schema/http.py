@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -61,6 +61,11 @@ JSON_TYPES = frozenset(
     {"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"}
 )
 NOT_AN_OBJECT = "Request body must be a JSON object"
+SUBSCRIPTIONS_OVER_WEBSOCKET = "Subscriptions are served over WebSocket"
+HTTP_OPERATIONS = {
+    "GET": frozenset({OperationType.QUERY}),
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
 COMPILED, STRAWBERRY = "compiled", "strawberry"
 
 EXECUTIONS = Counter(
@@ -234,7 +239,7 @@ class GraphQLApp(GraphQL[Context, None]):
             executor.set(STRAWBERRY)
             _BY_EXECUTOR[STRAWBERRY].inc()
             result = await self._strawberry(
-                request, request_adapter, sub_response, context, request_data
+                request_adapter.method, sub_response, context, request_data
             )
         if admitted.register is not None and request_data.query and await _runs(result, context):
             await self.gate.persisted_queries.put(admitted.register, request_data.query)
@@ -261,36 +266,37 @@ class GraphQLApp(GraphQL[Context, None]):
         return plan
 
     async def _strawberry(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        request_data: GraphQLRequestData,
+        self, method: str, sub_response: Response, context: Context, data: GraphQLRequestData
     ) -> ExecutionResult:
+        """Strawberry's public `schema.execute`, with the operations this transport serves (its
+        view would also let a subscription run over plain HTTP, for HTTP streaming transports
+        this app does not serve). Its refusals in the error format clients read."""
         try:
-            return await super().execute_single(
-                request, request_adapter, sub_response, context, None, request_data
+            return await self.schema.execute(
+                data.query,
+                variable_values=data.variables,
+                context_value=context,
+                operation_name=data.operation_name,
+                allowed_operation_types=HTTP_OPERATIONS[method],
+                operation_extensions=data.extensions,
             )
-        except HTTPException as refusal:
-            # Strawberry refuses these in plain text; clients read errors from a JSON body.
-            cause = refusal.__cause__
-            if (
-                isinstance(cause, InvalidOperationTypeError)
-                and cause.operation_type is OperationType.MUTATION
-                and request_adapter.method == "GET"
-            ):
+        except InvalidOperationTypeError as refusal:
+            sub_response.status_code = 400
+            if refusal.operation_type is OperationType.SUBSCRIPTION:
+                return _error_result(SUBSCRIPTIONS_OVER_WEBSOCKET, BAD_USER_INPUT)
+            if refusal.operation_type is OperationType.MUTATION:
                 sub_response.status_code = 405
                 sub_response.headers["Allow"] = "POST"
-            elif not (
-                isinstance(cause, CannotGetOperationTypeError)
-                and isinstance(request_data.operation_name, str)
-            ):
-                # Not a well-formed request (no query, an operationName that is not a string):
-                # Strawberry's status. An unknown operation name is answered like other
-                # document errors, by the media type the client accepts.
-                sub_response.status_code = refusal.status_code
-            return _error_result(refusal.reason, BAD_USER_INPUT)
+            return _error_result(refusal.as_http_error_reason(method), BAD_USER_INPUT)
+        except CannotGetOperationTypeError as refusal:
+            # An unknown operation name is answered like other document errors, by the media
+            # type the client accepts; a name that is not a string is not a well-formed request.
+            if not isinstance(data.operation_name, str):
+                sub_response.status_code = 400
+            return _error_result(refusal.as_http_error_reason(), BAD_USER_INPUT)
+        except MissingQueryError:
+            sub_response.status_code = 400
+            return _error_result("No GraphQL query found in the request", BAD_USER_INPUT)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(

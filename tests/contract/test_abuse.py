@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -310,3 +311,36 @@ async def test_a_new_document_is_validated_once(
     for _ in range(3):
         assert (await graphql(client, fresh, world.keys["alice"])).status_code == 200
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["key", "no-key"])
+async def test_a_subscription_over_plain_http_is_a_request_error(
+    client: httpx.AsyncClient,
+    database: Database,
+    world: World,
+    caplog: pytest.LogCaptureFixture,
+    keyed: bool,
+) -> None:
+    """Subscriptions are served over the WebSocket; sent as a plain HTTP query, one used to run as
+    a query and answer INTERNAL_SERVER_ERROR with a traceback, for callers with no credentials
+    too. Now a 400 request error, and nothing logged above INFO."""
+    headers = {"x-api-key": world.keys["alice"]} if keyed else {}
+    query = "subscription { chatEvents { type chat { id } } }"
+    before = await database.counts()
+    error = {
+        "message": "Subscriptions are served over WebSocket",
+        "extensions": {"code": "BAD_USER_INPUT"},
+    }
+    for response in (
+        await client.post("/graphql", json={"query": query}, headers=headers),
+        await client.get("/graphql", params={"query": query}, headers=headers),
+    ):
+        assert (response.status_code, response.json()) == (400, {"data": None, "errors": [error]})
+    spec = await client.post(
+        "/graphql",
+        json={"query": query},
+        headers={**headers, "accept": "application/graphql-response+json"},
+    )
+    assert (spec.status_code, spec.json()) == (400, {"errors": [error]})
+    assert await database.counts() == before
+    assert [r for r in caplog.records if r.levelno > logging.INFO] == []

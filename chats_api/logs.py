@@ -126,8 +126,9 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = True
-    # asyncpg's, and asyncio's (an exception nobody retrieved, say), as the same JSON lines.
-    for name in ("asyncpg", "asyncio"):
+    # asyncpg's, asyncio's (an exception nobody retrieved, say) and Strawberry's (a WebSocket
+    # operation's task that failed), as the same JSON lines.
+    for name in ("asyncpg", "asyncio", "strawberry"):
         library = logging.getLogger(name)
         library.addHandler(handler)
         library.setLevel(logging.WARNING)

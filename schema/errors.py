@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+)
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult, StreamExecutionResult
 
 from chats_api import jsoncodec
 from chats_api.logs import logger, operation
@@ -79,6 +85,8 @@ def to_graphql_error(error: GraphQLError) -> GraphQLError:
     """The error as clients see it: domain errors keep their message and get their code; errors in
     the document or variables are BAD_USER_INPUT; anything else is logged and masked."""
     extensions: dict[str, Any]
+    if error.original_error is None and error.extensions and "code" in error.extensions:
+        return error  # already as clients see it (twice through here, it would be masked)
     service_error = _service_error(error)
     if service_error is not None:
         message = service_error.message
@@ -140,7 +148,15 @@ def retry_after_of(errors: list[GraphQLError]) -> int | None:
 
 
 class ErrorCodes(SchemaExtension):
-    """Rewrites every error of a result with `to_graphql_error`; Retry-After also as a header."""
+    """Rewrites every error of a result with `to_graphql_error`; Retry-After also as a header.
+    Over the WebSocket each result is rewritten as it is streamed (`on_operation` ends after the
+    socket has sent it); a syntax error is left as it is, for the socket to close with 4400."""
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        if isinstance(result, ExecutionResult) and result.errors:
+            if not isinstance(result.errors[0], GraphQLSyntaxError):
+                result.errors = [to_graphql_error(error) for error in result.errors]
+        yield
 
     def on_operation(self) -> Iterator[None]:
         yield

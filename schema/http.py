@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,7 +40,7 @@ from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.execution.cache import Plans, compiles_for
 from schema.execution.plan import Plan
 from schema.schema import Schema, build_schema
-from schema.sockets import CheckedConnection
+from schema.sockets import INIT_SECONDS, AwaitingInit, CheckedConnection
 from schema.trusted import Admitted, DocumentGate, Refused
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
@@ -154,6 +155,7 @@ class GraphQLApp(GraphQL[Context, None]):
             protocol in self.stream_transport_classes_by_protocol for protocol in self.protocols
         )
         self.sockets = streams
+        self.awaiting_init = AwaitingInit()
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """GraphiQL for a GET that names no operation: neither `query` nor `documentId`."""
@@ -420,4 +422,5 @@ def graphql_app(
         allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        connection_init_wait_timeout=timedelta(seconds=INIT_SECONDS),
     )

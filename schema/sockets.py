@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -15,15 +17,19 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 
 from resolvers.errors import AccessDenied, RateLimited, ServiceError, Unauthenticated
 from schema.context import Context
 from schema.cost import cost_of_text
-from schema.errors import from_service_error
+from schema.errors import BAD_USER_INPUT, from_service_error
 from schema.schema import MAX_TOKENS
 from schema.trusted import Refused
+
+if TYPE_CHECKING:
+    from schema.http import GraphQLApp
 
 # Every this often the socket's credentials are checked again. Keys and identities are cached
 # for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a
@@ -31,6 +37,58 @@ from schema.trusted import Refused
 RECHECK_SECONDS = 0.5
 FORBIDDEN = 4403  # graphql-ws reconnects after it, asking the page for fresh credentials
 TOO_MANY = 4429  # graphql-ws does not retry after it
+INVALID = 4400
+# A socket must send `connection_init` within this long (graphql-ws sends it at once), and at most
+# this many sockets of a process may be waiting to: an idle socket holds a slot and memory.
+INIT_SECONDS = 5
+MAX_AWAITING_INIT = 256
+NO_QUERY = "No GraphQL query found in the request"
+# What a message of each type may hold (graphql-transport-ws): checked before it is dispatched.
+_OPTIONAL_OBJECT = (dict, type(None))
+_OPTIONAL_TEXT = (str, type(None))
+_SUBSCRIBE_PAYLOAD = {
+    "query": _OPTIONAL_TEXT,
+    "operationName": _OPTIONAL_TEXT,
+    "documentId": _OPTIONAL_TEXT,
+    "variables": _OPTIONAL_OBJECT,
+    "extensions": _OPTIONAL_OBJECT,
+}
+
+
+def well_formed(message: object) -> bool:
+    """Whether a graphql-transport-ws message has the protocol's shape (an unknown type is
+    Strawberry's to refuse, with its own reason)."""
+    if not isinstance(message, dict):
+        return False
+    kind = message.get("type")
+    if kind in ("connection_init", "ping", "pong"):
+        return isinstance(message.get("payload"), _OPTIONAL_OBJECT)
+    if kind == "complete":
+        return isinstance(message.get("id"), str)
+    if kind == "subscribe":
+        payload = message.get("payload")
+        return (
+            isinstance(message.get("id"), str)
+            and isinstance(payload, dict)
+            and all(isinstance(payload.get(k), t) for k, t in _SUBSCRIBE_PAYLOAD.items())
+        )
+    return isinstance(kind, str)
+
+
+class AwaitingInit:
+    """This process's sockets that have not sent `connection_init` yet."""
+
+    def __init__(self, limit: int = MAX_AWAITING_INIT) -> None:
+        self.limit, self.count = limit, 0
+
+    def enter(self) -> bool:
+        if self.count >= self.limit:
+            return False
+        self.count += 1
+        return True
+
+    def leave(self) -> None:
+        self.count -= 1
 
 
 class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
@@ -39,15 +97,43 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
     unlinked), its operations are stopped and the socket is closed with 4403 Forbidden. A
     database outage closes nothing: the stream itself ends with SERVICE_UNAVAILABLE if it must."""
 
+    view: GraphQLApp
     _watchdog: asyncio.Task[None] | None = None
     _holder: str | None = None  # whose open sockets this one counts among
+    _awaiting_init = False
+
+    async def handle(self) -> None:
+        """At most MAX_AWAITING_INIT sockets wait for `connection_init`; one more is closed with
+        4429 at once."""
+        if not self.view.awaiting_init.enter():
+            await self.websocket.close(code=TOO_MANY, reason="Too many sockets awaiting init")
+            return
+        self._awaiting_init = True
+        try:
+            await super().handle()
+        finally:
+            self._initialised()
+
+    def _initialised(self) -> None:
+        if self._awaiting_init:
+            self._awaiting_init = False
+            self.view.awaiting_init.leave()
+
+    async def handle_message(self, message: Message) -> None:
+        """A message without the protocol's shape closes the socket with 4400, before or after
+        `connection_init`, before anything reads it."""
+        if not well_formed(message):
+            await self.handle_invalid_message("Invalid message")
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        self._initialised()
         await super().handle_connection_init(message)
         if not self.connection_acknowledged or self._watchdog is not None:
             return
         holder = (await self.context.caller()).rate_key
-        if not self.view.sockets.open(holder):  # type: ignore[attr-defined]
+        if not self.view.sockets.open(holder):
             await self.websocket.close(code=TOO_MANY, reason="Too many open sockets")
             return
         self._holder = holder
@@ -55,34 +141,45 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """The operation's document as the gate admits it (trusted documents, the safelist);
-        then each operation over the socket spends its own units of the caller's rate limit (the
-        connection spent one at `connection_init`). Refused, it gets an `error` message."""
+        each operation over the socket spends its own units of the caller's rate limit, whatever
+        it holds (the connection spent one at `connection_init`). Refused, it gets an `error`
+        message."""
         if self.connection_acknowledged:
-            payload = message.get("payload") or {}
-            query, name = payload.get("query"), payload.get("operationName")
-            try:
-                admitted = await self.view.gate.admit(  # type: ignore[attr-defined]
-                    self.context,
-                    query,
-                    payload.get("extensions"),
-                    payload.get("documentId"),
-                    name,
-                )
-            except Refused as refusal:
-                await self._refuse(
-                    message, GraphQLError(refusal.message, extensions={"code": refusal.code})
-                )
+            refusal = await self._admit(message["payload"])
+            if refusal is not None:
+                await self._refuse(message, refusal)
                 return
-            if admitted.query is not None:
-                payload["query"] = query = admitted.query
-            if isinstance(query, str):
-                cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
-                try:
-                    await self.context.charge(cost)
-                except RateLimited as refusal:
-                    await self._refuse(message, from_service_error(refusal))
-                    return
         await super().handle_subscribe(message)
+
+    async def _admit(self, payload: Mapping[str, object]) -> GraphQLError | None:
+        """Admits the payload's document (writing it into the payload) and charges it; the
+        refusal, if any."""
+        query, name = payload.get("query"), payload.get("operationName")
+        extensions = payload.get("extensions")  # an object or None: `well_formed` checked
+        refusal = None
+        try:
+            admitted = await self.view.gate.admit(
+                self.context,
+                query,
+                extensions if isinstance(extensions, dict) else None,
+                payload.get("documentId"),
+                name,
+            )
+        except Refused as refused:
+            refusal = GraphQLError(refused.message, extensions={"code": refused.code})
+        else:
+            if admitted.query is None:
+                refusal = GraphQLError(NO_QUERY, extensions={"code": BAD_USER_INPUT})
+            else:
+                payload["query"] = query = admitted.query  # type: ignore[index]
+        cost = 1
+        if refusal is None and isinstance(query, str):
+            cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
+        try:
+            await self.context.charge(cost)
+        except RateLimited as limited:
+            return from_service_error(limited)
+        return refusal
 
     async def _refuse(self, message: SubscribeMessage, error: GraphQLError) -> None:
         await self.send_message(
@@ -91,7 +188,7 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def shutdown(self) -> None:
         if self._holder is not None:
-            self.view.sockets.close(self._holder)  # type: ignore[attr-defined]
+            self.view.sockets.close(self._holder)
             self._holder = None
         if self._watchdog is not None:
             self._watchdog.cancel()

@@ -236,7 +236,7 @@ async def test_audit_logs_an_operation_only_once_it_is_known_under_its_own_name(
     caplog.set_level(logging.WARNING, logger="chats_api.documents")
     long_name = "Q" * 1000
     named = f"query {long_name} {{ __typename }}"
-    async with serve(app_for, graphql_safelist="audit") as (client, world):
+    async with serve(app_for, graphql_safelist="audit") as (client, _):
         for _ in range(3):
             body = {"query": "{ __typename }", "operationName": "x" * 60_000}
             refused = (await post(client, None, body)).json()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from uuid import UUID
@@ -33,6 +34,8 @@ from db.rows import ChatRow, LogEntry
 
 if TYPE_CHECKING:
     from db.shared import SharedState
+
+logger = logging.getLogger("chats_api.events")
 
 CHANNEL = "chat_events"
 EventType = Literal["CREATED", "UPDATED", "DELETED"]
@@ -66,7 +69,13 @@ def encode_hint(entry: LogEntry, body: str) -> str:
     return f"{head} {body}" if inline else head
 
 
-def decode_hint(payload: str) -> tuple[int, LogEntry | None]:
+Hint = tuple[int, LogEntry | None]
+Event = tuple[EventType, ChatRow]
+# What a payload that is not an event raises when decoded (JSON, UUIDs, numbers, fields).
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
+
+
+def decode_hint(payload: str) -> Hint:
     """The hint's sequence number, and its entry when the hint carries it."""
     chat_id, seq, event_type, *body = payload[1:].split(" ", 3)
     entry = None
@@ -81,21 +90,22 @@ class Watcher:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        # Hints for the chat, decoded; None when some may have been lost.
+        self.queue: asyncio.Queue[Hint | None] = asyncio.Queue(QUEUE_SIZE)
         # Hints may have been missed (a full queue, a lost transport): read the log.
         self.behind = False
         # No transport reaches this process now: the log is read on a timer alone.
         self.deaf = False
 
-    def put(self, payload: str) -> None:
+    def put(self, hint: Hint | None) -> None:
         try:
-            self.queue.put_nowait(payload)
+            self.queue.put_nowait(hint)
         except asyncio.QueueFull:
             self.behind = True
 
     def lose(self) -> None:
         self.behind = True
-        self.put("")
+        self.put(None)
 
     async def relisten(self) -> None:
         """After a loss: this process listens again if it can (Redis back, NOTIFY's connection
@@ -119,13 +129,13 @@ class EventsUnavailable(Exception):
 
 class _Subscriber:
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
         self.lost = False
 
     def wake(self) -> None:
         try:
-            self.queue.put_nowait("")
+            self.queue.put_nowait(None)
         except asyncio.QueueFull:
             self.overflowed = True
 
@@ -174,15 +184,32 @@ class EventHub:
             await self._transport.publish(payloads)
 
     def deliver(self, payload: str) -> None:
-        if payload.startswith(HINT):
-            for watcher in list(self._watchers.get(payload[1:37], ())):
-                watcher.put(payload)
+        """Decoded once, for whoever listens. A payload that is not an event (anyone who can
+        publish on the channel can send one) is a lost message: logged, and every stream told."""
+        try:
+            if payload.startswith(HINT):
+                watchers = self._watchers.get(payload[1:37])
+                if watchers:
+                    hint = decode_hint(payload)
+                    for watcher in list(watchers):
+                        watcher.put(hint)
+                return
+            if not self._subscribers:
+                return
+            event = decode(payload)
+        except UNREADABLE as exc:
+            self.unreadable(type(exc).__name__)
             return
         for subscriber in list(self._subscribers):
             try:
-                subscriber.queue.put_nowait(payload)
+                subscriber.queue.put_nowait(event)
             except asyncio.QueueFull:
                 subscriber.overflowed = True
+
+    def unreadable(self, reason: str) -> None:
+        """A message that is not an event reached this process: whatever it stood for is lost."""
+        logger.warning("an event that cannot be read was dropped", extra={"reason": reason})
+        self.lose_all()
 
     def lose_all(self) -> None:
         """Every current subscriber may have missed an event: their streams end."""
@@ -216,12 +243,12 @@ class EventHub:
         try:
             await self._transport.listen()
             while True:
-                payload = await subscriber.queue.get()
+                event = await subscriber.queue.get()
                 if subscriber.overflowed:
                     raise SubscriberTooSlow()
-                if subscriber.lost:
+                if subscriber.lost or event is None:
                     raise EventsUnavailable("events may have been missed")
-                yield decode(payload)
+                yield event
         finally:
             self._subscribers.discard(subscriber)
 

@@ -124,8 +124,13 @@ class RedisPubSub:
                 data: bytes = message["data"]
                 if data == GAP:
                     self._hub.lose_all()
-                else:
-                    self._hub.deliver(data.decode())
+                    continue
+                try:
+                    text = data.decode()
+                except UnicodeDecodeError:
+                    self._hub.unreadable("not UTF-8")
+                    continue
+                self._hub.deliver(text)
         except (RedisError, OSError, TimeoutError) as exc:
             self._shared.failed(exc)
             self._hub.lose_all()

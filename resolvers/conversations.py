@@ -19,7 +19,6 @@ import orjson
 
 from db import conversation_reads, conversations
 from db.errors import DatabaseUnavailable, DuplicateKey, Refused
-from db.events import decode_hint
 from resolvers.access import can_act_for
 from resolvers.chats import visible_chat
 from resolvers.clock import new_id, now
@@ -359,11 +358,11 @@ async def follow(chat_id: UUID, start: int) -> AsyncIterator[Event]:
                         hint = await asyncio.wait_for(watcher.queue.get(), LOG_POLL_SECONDS)
                     except TimeoutError:
                         break
-                    if watcher.behind or not hint:
+                    if watcher.behind or hint is None:
                         watcher.behind = False
                         await watcher.relisten()
                         break
-                    seq, hinted = decode_hint(hint)
+                    seq, hinted = hint
                     if seq <= last:
                         continue
                     if seq != last + 1 or hinted is None:

@@ -9,14 +9,17 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
+import redis.asyncio
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from schema.sockets import INIT_SECONDS, MAX_AWAITING_INIT
 from tests.support.databases import Database
+from tests.support.redis import RedisServer
 from tests.support.servers import provision, serving
-from tests.support.ws import PROTOCOL, GraphQLSocket, graphql_socket
+from tests.support.ws import CHAT_EVENTS, PROTOCOL, GraphQLSocket, graphql_socket
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -180,3 +183,43 @@ async def test_errors_over_the_socket_speak_the_same_vocabulary_as_over_http(
         [("Cannot query field 'nope' on type 'Query'.", "BAD_USER_INPUT")],
         [("Document selects more than 150 fields.", "BAD_USER_INPUT")],
     ]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_message_on_the_events_channel_that_is_not_an_event_is_a_lost_one(
+    database: Database, own_redis: RedisServer, tmp_path: Any
+) -> None:
+    """Anyone who can publish on the Redis channel can send bytes that are not UTF-8, or JSON
+    that is not an event. One used to kill the process's reader silently: subscribers heard
+    nothing more, and were never told. Now each is logged once and treated as a lost message:
+    the streams end with SERVICE_UNAVAILABLE, and the next subscription hears new events."""
+    _, key = provision(database)
+    channel = "chats-api:0:chat_events"
+    publisher = redis.asyncio.Redis.from_url(own_redis.url)
+    with (tmp_path / "server.log").open("w+") as output:
+        with serving(database, env={"REDIS_URL": own_redis.url}, output=output) as base:
+            async with graphql_socket(base) as socket, httpx.AsyncClient(base_url=base) as client:
+                assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
+                for garbage in (b"\xff\xfe\x00", b'{"type": "CREATED", "chat": 5}'):
+                    operation_id = await socket.subscribe(CHAT_EVENTS)
+                    created = await client.post("/api/chats", json={}, headers={"x-api-key": key})
+                    heard = await socket.next_event()
+                    assert heard["chat"]["id"] == created.json()["chat"]["id"]
+                    await publisher.publish(channel, garbage)
+                    told = await socket.receive()
+                    assert (told["id"], told["type"]) == (operation_id, "next")
+                    code = told["payload"]["errors"][0]["extensions"]["code"]
+                    assert code == "SERVICE_UNAVAILABLE"
+                    assert (await socket.receive())["type"] == "complete"
+                # A hint of a chat nobody here follows is not read at all; the stream goes on.
+                await socket.subscribe(CHAT_EVENTS)
+                await publisher.publish(channel, b"m123 x y")
+                created = await client.post("/api/chats", json={}, headers={"x-api-key": key})
+                assert (await socket.next_event())["chat"]["id"] == created.json()["chat"]["id"]
+        await publisher.aclose()
+        lines = lines_of(output)
+    dropped = [
+        line for line in lines if line["message"] == "an event that cannot be read was dropped"
+    ]
+    assert [line["reason"] for line in dropped] == ["not UTF-8", "TypeError"]
+    assert not any("Traceback" in json.dumps(line) for line in lines)

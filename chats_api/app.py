@@ -158,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     streams = OpenStreams(settings.max_sockets_per_caller)
     graphql = graphql_app(
-        persisted=PersistedQueries(shared),
+        persisted=PersistedQueries(shared, settings.apq_registrations),
         documents=documents,
         safelist=Safelist(settings.graphql_safelist),
         compiled=settings.graphql_compiled,

@@ -98,6 +98,10 @@ class Settings:
     graphql_safelist: str = "off"
     # A streaming reply whose agent wrote nothing for this many seconds is stopped by the service.
     reply_timeout: float = 120.0
+    # Automatic persisted queries each caller may register, in RATE_LIMIT's notation.
+    apq_registrations: str = "100/hour"
+    # The `typ` an access token's header must carry (`at+jwt`, RFC 9068); empty: not checked.
+    oidc_token_type: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -127,4 +131,6 @@ class Settings:
             max_sockets_per_caller=_int("MAX_SOCKETS_PER_CALLER", 20),
             graphql_safelist=_choice("GRAPHQL_SAFELIST", "off", ("off", "audit", "tokens", "all")),
             reply_timeout=_float("REPLY_TIMEOUT", 120.0),
+            apq_registrations=os.environ.get("APQ_REGISTRATIONS", "100/hour"),
+            oidc_token_type=os.environ.get("OIDC_TOKEN_TYPE", ""),
         )

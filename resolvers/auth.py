@@ -50,6 +50,18 @@ def bearer_token(authorization: str) -> str | None:
     return token
 
 
+def limit_storage(shared: SharedState | None) -> Storage:
+    """Where rate limits count: in Redis when replicas share one, else in this process."""
+    if shared is None:
+        return MemoryStorage()
+    return RedisStorage(
+        "async+redis://",  # the connection comes from the shared pool
+        implementation="redispy",
+        key_prefix="chats_api:limits",
+        connection_pool=shared.pool,  # type: ignore[arg-type]  # typed as options
+    )
+
+
 # A key found valid, or an identity's account, is trusted this long without asking the database
 # again, so revocation, expiry and unlinking take effect within this time in every worker.
 KEY_CACHE_SECONDS = 1.0
@@ -145,23 +157,13 @@ class Authenticator:
         self._accounts[(identity.issuer, identity.subject)] = caller
         return caller
 
-    def _storage(self) -> Storage:
-        if self._shared is None:
-            return MemoryStorage()
-        return RedisStorage(
-            "async+redis://",  # the connection comes from the shared pool
-            implementation="redispy",
-            key_prefix="chats_api:limits",
-            connection_pool=self._shared.pool,  # type: ignore[arg-type]  # typed as options
-        )
-
     async def spend(self, caller: Caller, cost: int = 1) -> None:
         """`cost` units of the caller's budget, or RateLimited (nothing spent) when fewer are
         left."""
         if self._limit is None or cost == 0:
             return
         if self._limiter is None:
-            self._limiter = SlidingWindowCounterRateLimiter(self._storage())
+            self._limiter = SlidingWindowCounterRateLimiter(limit_storage(self._shared))
         limiter, limit, identity = self._limiter, self._limit, caller.rate_key
         if await self._guarded(lambda: limiter.hit(limit, identity, cost=cost), fallback=True):
             return

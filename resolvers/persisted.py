@@ -4,6 +4,10 @@ The most recently used documents are kept in this worker's memory. With Redis (R
 document registered by any worker or replica is shared for a day, at most SHARED_DOCUMENTS of
 them; while Redis is away, an unknown hash answers PersistedQueryNotFound and the client sends the
 document again, as it does for any unknown hash.
+
+A document is registered only up to MAX_DOCUMENT_BYTES (comments count), and each caller registers
+at most `registrations` documents (APQ_REGISTRATIONS): the store is bounded in bytes, and no caller
+can fill it for the others. A document not registered still runs; its client sends it again.
 """
 
 from __future__ import annotations
@@ -12,20 +16,45 @@ import time
 
 import redis.asyncio
 from cachetools import LRUCache
+from limits import parse
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db.shared import SharedState
+from resolvers.auth import limit_storage
+from resolvers.models import Caller
 
 LOCAL_DOCUMENTS = 1000
 SHARED_DOCUMENTS = 10_000
 SHARED_TTL_SECONDS = 24 * 3600
+MAX_DOCUMENT_BYTES = 4096
+REGISTRATIONS = "100/hour"  # per caller
 _PREFIX = "chats_api:apq:"
 _INDEX = "chats_api:apq-index"  # hashes by registration time, to keep the newest only
 
 
 class PersistedQueries:
-    def __init__(self, shared: SharedState | None = None) -> None:
+    def __init__(
+        self, shared: SharedState | None = None, registrations: str = REGISTRATIONS
+    ) -> None:
         self._local: LRUCache[str, str] = LRUCache(LOCAL_DOCUMENTS)
         self._shared = shared
+        self._registrations = parse(registrations)
+        self._limiter = SlidingWindowCounterRateLimiter(limit_storage(shared))
+
+    async def register(self, caller: Caller, digest: str, document: str) -> bool:
+        """Stores a document that ran for `caller`, within the size and the caller's budget of
+        registrations (counted in Redis with the rate limits, failing open while it is away:
+        this worker's store is bounded anyway)."""
+        if len(document.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+            return False
+
+        async def counted(_: object = None) -> bool:
+            return await self._limiter.hit(self._registrations, "apq", caller.rate_key)
+
+        allowed = await (counted() if self._shared is None else self._shared.run(counted, True))
+        if allowed:
+            await self.put(digest, document)
+        return allowed
 
     async def get(self, digest: str) -> str | None:
         document = self._local.get(digest)

@@ -33,6 +33,7 @@ from chats_api import jsoncodec
 from chats_api.logs import executor, logger, operation
 from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError
+from resolvers.models import Caller
 from resolvers.persisted import PersistedQueries
 from resolvers.streams import OpenStreams
 from schema.context import Context
@@ -243,8 +244,12 @@ class GraphQLApp(GraphQL[Context, None]):
             result = await self._strawberry(
                 request_adapter.method, sub_response, context, request_data
             )
-        if admitted.register is not None and request_data.query and await _runs(result, context):
-            await self.gate.persisted_queries.put(admitted.register, request_data.query)
+        if admitted.register is not None and request_data.query:
+            caller = await _ran_for(result, context)
+            if caller is not None:
+                await self.gate.persisted_queries.register(
+                    caller, admitted.register, request_data.query
+                )
         return result
 
     async def _plan(
@@ -360,11 +365,12 @@ class GraphQLApp(GraphQL[Context, None]):
         return unset
 
 
-async def _runs(result: ExecutionResult, context: Context) -> bool:
-    """The document parsed and validated (a request error has errors without a path and no
-    data), and the caller holds valid credentials (checked without spending its rate limit)."""
+async def _ran_for(result: ExecutionResult, context: Context) -> Caller | None:
+    """The caller, if the document parsed and validated (a request error has errors without a
+    path and no data) and the caller holds valid credentials (checked without spending its rate
+    limit)."""
     refused = result.data is None and all(error.path is None for error in result.errors or ())
-    return not refused and await context.identified()
+    return None if refused else await context.checked_caller()
 
 
 def graphiql_assets() -> Mount:

@@ -14,6 +14,7 @@ import pytest
 from graphql import get_introspection_query
 from strawberry.schema.schema import validate_document as strawberry_validate
 
+from resolvers.persisted import MAX_DOCUMENT_BYTES
 from schema.trusted import TOO_MANY_FIELDS
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
@@ -179,6 +180,38 @@ async def test_persisted_queries_store_what_an_identified_caller_ran(
         "__typename": "Query"
     }
     assert (await _persisted(client, None, digest))["data"] == {"__typename": "Query"}
+
+
+async def test_persisted_queries_store_documents_of_a_few_kib_only(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A 60 KB document (a comment counts) from a caller with a key runs, and is not stored: the
+    store holds at most MAX_DOCUMENT_BYTES a document. Within it, stored."""
+    key = world.keys["alice"]
+    for padding, stored in ((MAX_DOCUMENT_BYTES - 40, True), (60_000, False)):
+        query = f"# {'x' * padding}\n{{ __typename }}"
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        assert (await _persisted(client, query, digest, key))["data"] == {"__typename": "Query"}
+        again = await _persisted(client, None, digest, key)
+        assert again == (
+            {"data": {"__typename": "Query"}} if stored else {"data": None, "errors": NOT_FOUND}
+        ), padding
+
+
+async def test_persisted_query_registrations_are_bounded_per_caller(app_for: AppFactory) -> None:
+    """APQ_REGISTRATIONS=3/hour: a caller's fourth new document runs and is not stored; another
+    caller still registers its own."""
+    async with app_for(apq_registrations="3/hour") as app, http_client(app) as client:
+        world = await build_world()
+        for n, (who, stored) in enumerate(
+            [("alice", True)] * 3 + [("alice", False), ("bob", True)]
+        ):
+            query = f"query Q{n} {{ __typename }}"
+            digest = hashlib.sha256(query.encode()).hexdigest()
+            ran = await _persisted(client, query, digest, world.keys[who])
+            assert ran == {"data": {"__typename": "Query"}}
+            again = await _persisted(client, None, digest, world.keys[who])
+            assert (again.get("data") is not None) is stored, (n, who, again)
 
 
 def _aliased(count: int) -> str:

@@ -23,6 +23,7 @@ from db.errors import DatabaseError
 from db.sqlite import enable_wal
 from resolvers import admin, documents, identities
 from resolvers.errors import ServiceError
+from resolvers.validation import printable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,17 +71,38 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("--account", required=True)
     link.add_argument("--artist", required=True)
 
+    _identity_commands(commands)
+    _document_commands(commands)
+    return parser
+
+
+def _identity_commands(commands: Any) -> None:
     identities = commands.add_parser("identities").add_subparsers(dest="action", required=True)
-    link_identity = identities.add_parser(
+    link = identities.add_parser(
         "link", help="link a signed-in user's identity (issuer, subject) to an existing account"
     )
-    link_identity.add_argument("--account", required=True)
-    link_identity.add_argument("--issuer", required=True)
-    link_identity.add_argument("--subject", required=True)
-    list_identities = identities.add_parser(
+    link.add_argument("--account", required=True)
+    link.add_argument(
+        "--replace", action="store_true", help="move it from the account it is linked to, at once"
+    )
+    listing = identities.add_parser(
         "list", help="one line each: issuer, subject, account (tab-separated)"
     )
-    list_identities.add_argument("--account", default=None)
+    listing.add_argument("--account", default=None)
+    for action, help in (
+        ("unlink", None),
+        ("block", "refuse the identity from now on, and never provision it"),
+        ("unblock", None),
+    ):
+        one = identities.add_parser(action, help=help)
+        one.add_argument("--issuer", required=True)
+        one.add_argument("--subject", required=True)
+    link.add_argument("--issuer", required=True)
+    link.add_argument("--subject", required=True)
+    identities.add_parser("blocked", help="one line each: issuer, subject, blocked at")
+
+
+def _document_commands(commands: Any) -> None:
     documents = commands.add_parser("documents").add_subparsers(dest="action", required=True)
     publish = documents.add_parser(
         "publish",
@@ -89,16 +111,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("manifest", help="the manifest's path, or - for standard input")
     documents.add_parser("list", help="one line each: id, name, type, published at")
-    unlink_identity = identities.add_parser("unlink")
-    unlink_identity.add_argument("--issuer", required=True)
-    unlink_identity.add_argument("--subject", required=True)
-    return parser
 
 
 def _aware_datetime(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "is not an ISO 8601 date and time, e.g. 2027-01-01T00:00:00Z"
+        ) from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError("needs a timezone, e.g. 2027-01-01T00:00:00Z")
+    try:
+        moment = moment.astimezone(UTC)  # stored in UTC: the year 9999 at -14:00 is past it
+    except OverflowError:
+        raise argparse.ArgumentTypeError("is out of range") from None
     if moment <= datetime.now(UTC):
         raise argparse.ArgumentTypeError("must be in the future (a key already expired is no key)")
     return moment
@@ -139,9 +166,14 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
         ("keys", "revoke"): lambda: admin.revoke_key(_key_or_id(args.key_or_key_id)),
         ("orgs", "add-member"): lambda: admin.add_member(args.org, args.account),
         ("artists", "link"): lambda: admin.link_artist(args.account, args.artist),
-        ("identities", "link"): lambda: identities.link(args.account, args.issuer, args.subject),
+        ("identities", "link"): lambda: identities.link(
+            args.account, args.issuer, args.subject, replace=args.replace
+        ),
         ("identities", "list"): lambda: _identity_lines(args.account),
         ("identities", "unlink"): lambda: identities.unlink(args.issuer, args.subject),
+        ("identities", "block"): lambda: identities.block(args.issuer, args.subject),
+        ("identities", "unblock"): lambda: identities.unblock(args.issuer, args.subject),
+        ("identities", "blocked"): _blocked_lines,
         ("documents", "publish"): lambda: _publish(_manifest(args.manifest)),
         ("documents", "list"): _document_lines,
     }
@@ -150,7 +182,16 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
 
 async def _identity_lines(account: str | None) -> str | None:
     rows = await identities.list_links(account)
-    lines = [f"{row['issuer']}\t{row['subject']}\t{row['account_id']}" for row in rows]
+    lines = [
+        f"{printable(row['issuer'])}\t{printable(row['subject'])}\t{row['account_id']}"
+        for row in rows
+    ]
+    return "\n".join(lines) or None
+
+
+async def _blocked_lines() -> str | None:
+    rows = await identities.blocked()
+    lines = [f"{printable(i)}\t{printable(s)}\t{at.isoformat()}" for i, s, at in rows]
     return "\n".join(lines) or None
 
 
@@ -173,7 +214,7 @@ async def _publish(text: bytes) -> str:
         manifest, refused = read_manifest(text, build_schema())
     except ManifestError as exc:
         raise _Refused(str(exc)) from None
-    lines = [f"refused {r.document_id}: {r.error}" for r in refused]
+    lines = [f"refused {printable(r.document_id)}: {r.error}" for r in refused]
     if not refused:
         new, known, changed = await documents.publish(manifest)
         lines = [f"refused {id}: already published with another body" for id in changed]
@@ -186,7 +227,8 @@ async def _publish(text: bytes) -> str:
 async def _document_lines() -> str | None:
     rows = await documents.published()
     lines = [
-        f"{row['id']}\t{row['name']}\t{row['operation_type']}\t{published_at.isoformat()}"
+        f"{printable(row['id'])}\t{printable(row['name'])}\t{row['operation_type']}"
+        f"\t{published_at.isoformat()}"
         for row, published_at in rows
     ]
     return "\n".join(lines) or None

@@ -22,13 +22,12 @@ from db.engine import (
     write_transaction,
 )
 from db.errors import retry_transient
-from db.rows import CHAT_FIELDS, AccountRow, ChatRow, DocumentRow, IdentityRow, KeyRow
+from db.rows import CHAT_FIELDS, AccountRow, ChatRow, DocumentRow, KeyRow
 from db.tables import (
     Account,
     ApiKey,
     ArtistLink,
     Chat,
-    Identity,
     Membership,
     Session,
     TrustedDocument,
@@ -154,65 +153,6 @@ async def link_artist(link_id: UUID, account_id: UUID, artist_id: UUID, now: dat
 
 
 # Identities ------------------------------------------------------------------------------------
-
-
-@query
-async def identity_account(issuer: str, subject: str) -> UUID | None:
-    row = (
-        await Identity.select(Identity.account)
-        .where((Identity.issuer == issuer) & (Identity.subject == subject))
-        .first()
-    )
-    return row["account_id"] if row else None
-
-
-@retry_transient
-@query
-async def create_account_with_identity(
-    *, account_id: UUID, name: str, identity_id: UUID, issuer: str, subject: str, now: datetime
-) -> None:
-    """A `user` account and its identity's link, both or neither. Raises DuplicateKey when the
-    identity is linked already (a concurrent first request won): the account is rolled back."""
-    async with write_transaction(current_engine()):
-        await Account.insert(Account(id=account_id, name=name, kind="user", created_at=now))
-        await Identity.insert(
-            Identity(
-                id=identity_id, issuer=issuer, subject=subject, account=account_id, created_at=now
-            )
-        )
-
-
-@query
-async def link_identity(
-    identity_id: UUID, account_id: UUID, issuer: str, subject: str, now: datetime
-) -> None:
-    """Raises DuplicateKey when the identity is linked already."""
-    await Identity.insert(
-        Identity(id=identity_id, issuer=issuer, subject=subject, account=account_id, created_at=now)
-    )
-
-
-@query
-async def list_identities(account_id: UUID | None = None) -> list[IdentityRow]:
-    select = Identity.select(Identity.issuer, Identity.subject, Identity.account).order_by(
-        Identity.created_at
-    )
-    if account_id is not None:
-        select = select.where(Identity.account == account_id)
-    return [
-        IdentityRow(issuer=row["issuer"], subject=row["subject"], account_id=row["account_id"])
-        for row in await select
-    ]
-
-
-@query
-async def unlink_identity(issuer: str, subject: str) -> bool:
-    rows = await (
-        Identity.delete()
-        .where((Identity.issuer == issuer) & (Identity.subject == subject))
-        .returning(Identity.id)
-    )
-    return bool(rows)
 
 
 # Trusted documents -----------------------------------------------------------------------------

@@ -122,6 +122,16 @@ class Identity(Table, tablename="identities"):
     created_at = Timestamptz()
 
 
+class BlockedIdentity(Table, tablename="blocked_identities"):
+    """An identity the operators blocked: refused, and never provisioned, whether linked or not.
+    Unique on `(issuer, subject)` (an index of its own migration)."""
+
+    id = UUID(primary_key=True)
+    issuer = Varchar(length=500)
+    subject = Varchar(length=255)
+    blocked_at = Timestamptz()
+
+
 class TrustedDocument(Table, tablename="trusted_documents"):
     """A frontend's GraphQL operation, published with `chats-api documents publish`: its id as the
     manifest names it (for Apollo's manifests, the SHA-256 of the body), and the body's own SHA-256,
@@ -191,6 +201,7 @@ TABLES: tuple[type[Table], ...] = (
     Session,
     Chat,
     Identity,
+    BlockedIdentity,
     TrustedDocument,
     Message,
     ChatLogEntry,

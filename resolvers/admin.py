@@ -10,7 +10,7 @@ from db.errors import DuplicateKey
 from resolvers.auth import generate_key, hash_key
 from resolvers.clock import new_id, now
 from resolvers.errors import InvalidInput
-from resolvers.validation import parse_uuid
+from resolvers.validation import parse_plain_text, parse_uuid
 
 ACCOUNT_KINDS = ("user", "artist", "organization")
 
@@ -28,6 +28,7 @@ async def create_account(name: str, kind: str) -> UUID:
         raise InvalidInput(f"kind must be one of {', '.join(ACCOUNT_KINDS)}")
     if not name.strip():
         raise InvalidInput("name must not be blank")
+    parse_plain_text(name, "name")
     account_id = new_id()
     await queries.create_account(account_id, name.strip(), kind, now())
     return account_id
@@ -36,6 +37,7 @@ async def create_account(name: str, kind: str) -> UUID:
 async def create_key(account: str, name: str, expires_at: datetime | None = None) -> str:
     """Returns the new key; only its hash is stored, so this is the one time it is seen."""
     account_id = parse_uuid(account, "account")
+    parse_plain_text(name, "name")
     await _require_kind(account_id, ACCOUNT_KINDS, "account")
     key = generate_key()
     await queries.create_key(new_id(), account_id, name, hash_key(key), now(), expires_at)

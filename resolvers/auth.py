@@ -107,18 +107,25 @@ class Authenticator:
 
     @use_case()
     async def authenticate(
-        self, *, api_keys: Sequence[str], authorizations: Sequence[str], cost: int = 1
+        self,
+        *,
+        api_keys: Sequence[str],
+        authorizations: Sequence[str],
+        cost: int = 1,
+        recheck: bool = False,
     ) -> Caller:
         """`api_keys` and `authorizations` are every value the request sent for each header.
         `cost` units of the rate limit are spent (a mutation's root fields); 0 checks the
-        credentials without touching the limit (an open WebSocket's periodic check)."""
+        credentials without touching the limit. A `recheck` (an open stream's caller, checked
+        again while it lives) never provisions: an identity unlinked meanwhile is refused, not
+        given a new account behind the operator's back."""
         if len(api_keys) + len(authorizations) != 1:
             raise AmbiguousCredentials()
         credential = api_keys[0] if api_keys else bearer_token(authorizations[0])
         if not credential:
             raise Unauthenticated()
         if not api_keys and self._tokens is not None and is_token(credential):
-            caller = await self._token_caller(self._tokens, credential)
+            caller = await self._token_caller(self._tokens, credential, provision=not recheck)
         else:
             caller = await self._key_caller(hash_key(credential))
         await self.spend(caller, cost)
@@ -138,7 +145,7 @@ class Authenticator:
         self._valid_keys[key_hash] = caller
         return caller
 
-    async def _token_caller(self, tokens: TokenVerifier, token: str) -> Caller:
+    async def _token_caller(self, tokens: TokenVerifier, token: str, *, provision: bool) -> Caller:
         try:
             identity = await tokens.verify(token)
         except InvalidToken as refused:
@@ -149,10 +156,13 @@ class Authenticator:
         cached = self._accounts.get(pair)
         if cached is not None:
             return cached
-        return await self._identity_lookups.run(pair, lambda: self._find_account(identity))
+        provision = provision and self._provision
+        return await self._identity_lookups.run(
+            pair, lambda: self._find_account(identity, provision=provision)
+        )
 
-    async def _find_account(self, identity: Identity) -> Caller:
-        account_id = await identities.account_for(identity, provision=self._provision)
+    async def _find_account(self, identity: Identity, *, provision: bool) -> Caller:
+        account_id = await identities.account_for(identity, provision=provision)
         caller = Caller(account_id=account_id)
         self._accounts[(identity.issuer, identity.subject)] = caller
         return caller

@@ -13,6 +13,7 @@
     │   ├── AccountAccessDenied
     │   ├── ArtistAccessDenied
     │   ├── IdentityNotLinked
+    │   ├── IdentityBlocked
     │   └── AssistantWriteDenied
     ├── NotFound ................... 404
     │   ├── ChatNotFound
@@ -107,6 +108,10 @@ class ArtistAccessDenied(AccessDenied):
 
 class IdentityNotLinked(AccessDenied):
     default_message = "No account is linked to this identity"
+
+
+class IdentityBlocked(AccessDenied):
+    default_message = "This identity is blocked"
 
 
 class AssistantWriteDenied(AccessDenied):

@@ -51,12 +51,37 @@ def parse_title(topic: object) -> str:
     if not isinstance(topic, str):
         raise InvalidInput(TOPIC_ERROR)
     title = topic.strip()
-    if len(title) > MAX_TITLE_LENGTH or any(
-        char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
-        for char in title
-    ):
+    if len(title) > MAX_TITLE_LENGTH or has_control_characters(title):
         raise InvalidInput(TOPIC_ERROR)
     return title or DEFAULT_TITLE
+
+
+def has_control_characters(text: str) -> bool:
+    """Control characters (a newline or an escape forges lines and colours where the text is
+    printed), lone surrogates and bidirectional controls."""
+    return any(
+        char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
+        for char in text
+    )
+
+
+def printable(text: str) -> str:
+    """The text with its control characters written as escapes, for a terminal or a log."""
+    if not has_control_characters(text):
+        return text
+    return "".join(
+        f"\\u{ord(char):04x}"
+        if char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
+        else char
+        for char in text
+    )
+
+
+def parse_plain_text(value: str, field: str) -> str:
+    """An operator's name or identifier, refused if it holds control characters."""
+    if has_control_characters(value):
+        raise InvalidInput(f"{field} must not hold control characters")
+    return value
 
 
 def parse_required_uuid(payload: Mapping[str, object], field: str) -> UUID:

@@ -175,6 +175,7 @@ async def _still_allowed(authenticator: Authenticator, request: Request, caller:
             api_keys=request.headers.getlist("x-api-key"),
             authorizations=request.headers.getlist("authorization"),
             cost=0,
+            recheck=True,
         )
     except (Unauthenticated, AccessDenied):
         return False

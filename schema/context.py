@@ -91,7 +91,7 @@ class Context:
         account (an identity unlinked, then provisioned anew), replaces the outcome, so that
         nothing more runs as the old caller."""
         try:
-            caller = await self._authenticate(0)
+            caller = await self._authenticate(0, recheck=True)
             if isinstance(self._outcome, Caller) and caller.account_id != self._outcome.account_id:
                 raise Unauthenticated()
         except (Unauthenticated, AccessDenied) as refusal:
@@ -99,11 +99,11 @@ class Context:
             raise
         return caller
 
-    async def _authenticate(self, cost: int) -> Caller:
+    async def _authenticate(self, cost: int, *, recheck: bool = False) -> Caller:
         """The request's credentials checked, `cost` units of the rate limit spent (0: none)."""
         api_keys, authorizations = self._credentials()
         return await self.authenticator.authenticate(
-            api_keys=api_keys, authorizations=authorizations, cost=cost
+            api_keys=api_keys, authorizations=authorizations, cost=cost, recheck=recheck
         )
 
     def _credentials(self) -> tuple[list[str], list[str]]:

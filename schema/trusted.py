@@ -26,6 +26,7 @@ from resolvers.documents import (
     sha256_of,
 )
 from resolvers.persisted import PersistedQueries
+from resolvers.validation import has_control_characters
 from schema.context import Context
 from schema.cost import find_operation, selects_more_than
 from schema.errors import BAD_USER_INPUT
@@ -87,7 +88,9 @@ def read_manifest(text: str | bytes, schema: Schema) -> tuple[list[DocumentRow],
     for document_id, body, claimed_type in entries:
         digest = sha256_of(body)
         error = None
-        if apollo and document_id != digest:
+        if has_control_characters(document_id):
+            error = "the id holds control characters"
+        elif apollo and document_id != digest:
             error = f"the id is not the SHA-256 of the body ({digest})"
         if error is None:
             checked = _check(body, schema, rules)

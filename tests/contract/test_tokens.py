@@ -34,6 +34,7 @@ pytestmark = pytest.mark.anyio
 UNAUTHORIZED = (401, "Unauthorized")
 INVALID_TOKEN = 'Bearer error="invalid_token"'
 NOT_LINKED = (403, "No account is linked to this identity")
+BLOCKED = (403, "This identity is blocked")
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -260,6 +261,32 @@ async def test_without_provisioning_an_identity_acts_once_linked(
     for_bob = await signed_in.create_chat({"accountId": str(world.bob)}, headers=bearer(token))
     assert for_bob.error == (403, "Access denied to specified accountId")
     assert await database.count("accounts") == accounts
+
+
+async def test_a_blocked_identity_is_refused_and_never_provisioned(
+    signed_in: Api, database: Database, issuer: StandInIssuer
+) -> None:
+    """Blocked before its first sign-in: refused, and no account is made. Blocked once linked:
+    refused within a second, its account kept; unblocked, it acts as that account again."""
+    await identities.block(issuer.url, "mallory")
+    refused = await signed_in.create_chat({"topic": "x"}, headers=bearer(issuer.token("mallory")))
+    assert refused.error == BLOCKED
+    assert await database.count("accounts") == 0
+    assert await database.counts() == {"sessions": 0, "chats": 0}
+
+    ada = bearer(issuer.token("ada"))
+    first = await signed_in.create_chat({}, headers=ada)
+    assert first.chat is not None
+    await identities.block(issuer.url, "ada")
+    await asyncio.sleep(1.1)  # the identity's account is remembered for a second
+    assert (await signed_in.create_chat({}, headers=ada)).error == BLOCKED
+    assert (await signed_in.viewer(ada)).error == BLOCKED
+    await identities.unblock(issuer.url, "ada")
+    again = await signed_in.create_chat({}, headers=ada)
+    assert again.chat is not None
+    assert again.chat["accountId"] == first.chat["accountId"]
+    assert await database.count("accounts") == 1
+    assert await database.counts() == {"sessions": 2, "chats": 2}
 
 
 @pytest.mark.settings(rate_limit="2/minute")

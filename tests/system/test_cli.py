@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from typing import Any
 
 import pytest
 
@@ -173,7 +175,8 @@ async def test_identities(database: Database) -> None:
     )
     assert ok(database, "identities", "list", "--account", bob) == f"{issuer}\tbob-sub\t{bob}\n"
     assert fails(database, *link, "--subject", "ada-sub", "--account", bob) == (
-        f"chats-api: the identity is linked to account {ada}; unlink it first"
+        f"chats-api: the identity is linked to account {ada}; unlink it first, or link it"
+        " with --replace"
     )
     unlink = ["identities", "unlink", "--issuer", issuer]
     assert ok(database, *unlink, "--subject", "ada-sub") == ""
@@ -191,3 +194,101 @@ async def test_identities(database: Database) -> None:
     )
     rows = await database.fetch("SELECT issuer, subject FROM identities")
     assert rows == [{"issuer": issuer, "subject": "bob-sub"}]
+
+
+async def test_an_identity_moves_at_once_and_can_be_blocked(database: Database) -> None:
+    ada = ok(database, "accounts", "create", "--name", "Ada").strip()
+    bob = ok(database, "accounts", "create", "--name", "Bob").strip()
+    issuer = "https://idp.example/"
+    which = ["--issuer", issuer, "--subject", "sub-1"]
+    assert ok(database, "identities", "link", *which, "--account", ada) == ""
+    assert ok(database, "identities", "link", "--replace", *which, "--account", bob) == ""
+    assert ok(database, "identities", "list") == f"{issuer}\tsub-1\t{bob}\n"
+    # Not linked yet: --replace links it.
+    other = ["--issuer", issuer, "--subject", "sub-2"]
+    assert ok(database, "identities", "link", "--replace", *other, "--account", ada) == ""
+    assert ok(database, "identities", "block", *which) == ""
+    assert ok(database, "identities", "block", *which) == ""  # blocked already: harmless
+    [line] = ok(database, "identities", "blocked").splitlines()
+    assert line.startswith(f"{issuer}\tsub-1\t")
+    assert ok(database, "identities", "unblock", *which) == ""
+    assert fails(database, "identities", "unblock", *which) == (
+        "chats-api: the identity is not blocked"
+    )
+    assert ok(database, "identities", "blocked") == ""
+    rows = await database.fetch("SELECT subject FROM identities ORDER BY subject")
+    assert rows == [{"subject": "sub-1"}, {"subject": "sub-2"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("accounts", "create", "--name", "Ada\n2026-01-01\tforged"),
+            "chats-api: name must not hold control characters",
+            id="account-name-newline",
+        ),
+        pytest.param(
+            ("accounts", "create", "--name", "Ada\x1b[31m"),
+            "chats-api: name must not hold control characters",
+            id="account-name-escape",
+        ),
+        pytest.param(
+            (
+                "identities",
+                "link",
+                "--account",
+                str(uuid.UUID(int=1)),
+                "--issuer",
+                "i",
+                "--subject",
+                "x\ny",
+            ),
+            "chats-api: subject must not hold control characters",
+            id="subject",
+        ),
+        pytest.param(
+            ("identities", "block", "--issuer", "https://idp\u202e/", "--subject", "x"),
+            "chats-api: issuer must not hold control characters",
+            id="issuer-bidi",
+        ),
+    ],
+)
+def test_control_characters_are_refused(
+    database: Database, args: tuple[str, ...], message: str
+) -> None:
+    assert fails(database, *args) == message
+
+
+def test_a_key_of_a_name_with_control_characters_is_refused(database: Database) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    assert fails(database, "keys", "create", "--account", person, "--name", "a\rb") == (
+        "chats-api: name must not hold control characters"
+    )
+
+
+async def test_a_manifest_id_with_control_characters_is_refused(
+    database: Database, tmp_path: Any
+) -> None:
+    manifest = tmp_path / "manifest.json"
+    forged = "me\n2026-01-01\tforged\tquery"
+    manifest.write_text(json.dumps({forged: "query Me { __typename }"}))
+    result = run_cli(["documents", "publish", str(manifest)], database.url)
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [
+        "refused me\\u000a2026-01-01\\u0009forged\\u0009query: the id holds control characters",
+        "nothing published: 1 of 1 refused",
+    ]
+    assert await database.count("trusted_documents") == 0
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "tomorrow", "2027-13-01T00:00:00Z"],
+)
+def test_every_bad_date_is_one_line(database: Database, when: str) -> None:
+    person = ok(database, "accounts", "create", "--name", "Ada").strip()
+    result = run_cli(["keys", "create", "--account", person, "--expires-at", when], database.url)
+    assert (result.returncode, result.stdout) == (2, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith("chats-api keys create: argument --expires-at: ")

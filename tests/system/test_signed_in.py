@@ -369,14 +369,23 @@ async def test_websocket_origins_follow_cors(
 async def test_a_socket_is_closed_when_its_identity_is_unlinked(
     database: Database, provider: Provider
 ) -> None:
-    """With provisioning on, the identity's next request would get a new account: the socket,
-    acting as the old one, is closed rather than carried over."""
+    """The socket, acting as the old account, is closed rather than carried over; its re-checks
+    never provision (they used to give the identity a new account at once, so relinking it failed
+    and an orphan account was left)."""
     with serving(database, env=provider.environment()) as base:
         async with graphql_socket(base) as socket:
             init = await socket.init({"authorization": f"Bearer {provider.token('carol')}"})
             assert init["type"] == "connection_ack"
+            [row] = await database.fetch("SELECT account_id FROM identities")
+            accounts = await database.count("accounts")
             unlink = ["identities", "unlink", "--issuer", provider.url, "--subject", "carol"]
             assert run_cli(unlink, database.url).returncode == 0
             unlinked = time.monotonic()
             assert await closed_code(mutating(socket)) == 4403
             assert time.monotonic() - unlinked < CLOSE_WITHIN
+        await asyncio.sleep(2 * CLOSE_WITHIN)  # what re-checks there were, are done
+        assert await database.count("identities") == 0
+        assert await database.count("accounts") == accounts
+        relink = ["identities", "link", "--account", str(row["account_id"])]
+        relink += ["--issuer", provider.url, "--subject", "carol"]
+        assert run_cli(relink, database.url).returncode == 0

@@ -81,6 +81,7 @@ def _issuer(settings: Settings) -> tuple[TokenVerifier, IssuerClient] | tuple[No
         settings.oidc_audience,
         settings.oidc_algorithms,
         settings.oidc_leeway,
+        settings.oidc_token_type,
     )
     client = IssuerClient(settings.oidc_issuer, settings.oidc_jwks_url)
     return TokenVerifier(policy, IssuerKeys(client.fetch_keys)), client
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await close_engine(engine)
             if shared is not None:
                 await shared.close()
+            if tokens is not None:
+                await tokens.close()
             if issuer is not None:
                 await issuer.close()
 

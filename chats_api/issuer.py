@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from resolvers.tokens import IssuerUnreachable, KeySetInvalid
+from resolvers.tokens import IssuerUnreachable, KeySet, KeySetInvalid
 
 # Real key sets are a few KiB; a bigger answer is refused unread past this.
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -27,15 +27,16 @@ class IssuerClient:
             timeout=timeout, follow_redirects=False, headers={"accept": "application/json"}
         )
 
-    async def fetch_keys(self) -> bytes:
+    async def fetch_keys(self) -> KeySet:
         if not self._jwks_url:
             self._jwks_url = await self._discover()
-        return await self._get(self._jwks_url)
+        body, headers = await self._get(self._jwks_url)
+        return KeySet(body, _max_age(headers.get("cache-control", "")))
 
     async def _discover(self) -> str:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
-            document = orjson.loads(await self._get(url))
+            document = orjson.loads((await self._get(url))[0])
         except orjson.JSONDecodeError:
             raise KeySetInvalid("the discovery document is not JSON") from None
         if not isinstance(document, dict) or document.get("issuer") != self.issuer:
@@ -46,7 +47,7 @@ class IssuerClient:
             raise KeySetInvalid("the discovery document has no jwks_uri")
         return jwks_uri
 
-    async def _get(self, url: str) -> bytes:
+    async def _get(self, url: str) -> tuple[bytes, httpx.Headers]:
         try:
             async with self._client.stream("GET", url) as response:
                 if response.status_code >= 500:
@@ -58,9 +59,18 @@ class IssuerClient:
                     body += chunk
                     if len(body) > MAX_DOCUMENT_BYTES:
                         raise KeySetInvalid(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
-                return bytes(body)
+                return bytes(body), response.headers
         except httpx.HTTPError as exc:
             raise IssuerUnreachable(f"{url}: {type(exc).__name__}") from None
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _max_age(cache_control: str) -> float | None:
+    """`max-age` of a Cache-Control header, in seconds (None: none given, or not a number)."""
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    return None

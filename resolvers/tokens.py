@@ -8,6 +8,8 @@ fetching the key set is the caller's (`FetchKeys`), so that this module knows no
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -39,6 +41,13 @@ ASYMMETRIC = frozenset(
 KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 # An unknown `kid` fetches the keys again at most this often, however many tokens ask.
 REFETCH_SECONDS = 30.0
+# The keys are fetched again this long after the last fetch, whatever the tokens ask (a key the
+# issuer removed stops verifying), or after the key set's own max-age, within these bounds.
+REFRESH_SECONDS = 600.0
+MAX_REFRESH_SECONDS = 24 * 3600.0
+# What a token's `typ` header may say when OIDC_TOKEN_TYPE asks for nothing in particular.
+JWT_TYPES = frozenset({"jwt", "application/jwt", "at+jwt", "application/at+jwt"})
+NUMERIC_DATES = ("exp", "nbf", "iat")
 # After a failed fetch, the issuer is asked again no sooner than this (the 503's Retry-After).
 RETRY_SECONDS = 5.0
 VERIFIED_CACHE_SIZE = 10_000
@@ -59,8 +68,16 @@ class KeySetInvalid(Exception):
     """The issuer answered, but not with a usable JSON Web Key Set."""
 
 
-# Returns the issuer's JWKS document; raises IssuerUnreachable or KeySetInvalid.
-FetchKeys = Callable[[], Awaitable[bytes]]
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """The issuer's JWKS document, and how long it may be kept (its Cache-Control max-age)."""
+
+    document: bytes
+    max_age: float | None = None
+
+
+# Returns the issuer's key set; raises IssuerUnreachable or KeySetInvalid.
+FetchKeys = Callable[[], Awaitable[KeySet]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,24 +96,38 @@ class TokenPolicy:
     audience: str
     algorithms: frozenset[str]
     leeway: float = 30.0
+    token_type: str = ""  # the `typ` tokens must carry; empty: any that names a JWT, or none
 
     @classmethod
     def of(
-        cls, issuer: str, audience: str, algorithms: tuple[str, ...], leeway: float
+        cls,
+        issuer: str,
+        audience: str,
+        algorithms: tuple[str, ...],
+        leeway: float,
+        token_type: str = "",
     ) -> TokenPolicy:
         if not audience:
             raise ValueError("OIDC_AUDIENCE is required with OIDC_ISSUER")
         allowed = frozenset(algorithms) & ASYMMETRIC
         if not allowed:
             raise ValueError(f"OIDC_ALGORITHMS allows none of {', '.join(sorted(ASYMMETRIC))}")
-        return cls(issuer=issuer, audience=audience, algorithms=allowed, leeway=leeway)
+        return cls(
+            issuer=issuer,
+            audience=audience,
+            algorithms=allowed,
+            leeway=leeway,
+            token_type=token_type.strip(),
+        )
 
 
 class IssuerKeys:
     """The issuer's published keys, kept per process. A `kid` not among them fetches the set
-    again, at most once every `refetch_seconds` (one fetch however many requests ask; the others
-    wait for it); after a fetch that failed, once every RETRY_SECONDS. A fetch that fails keeps
-    the keys held so far."""
+    again, at most once every REFETCH_SECONDS (one fetch however many requests ask; the others
+    wait for it); after a fetch that failed, once every RETRY_SECONDS. Past REFRESH_SECONDS (or
+    the set's own max-age) the set is fetched again in the background while the keys held go on
+    verifying; a key the issuer no longer publishes then verifies nothing. A fetch that fails
+    keeps the keys held so far."""
 
     def __init__(
         self,
@@ -105,13 +136,20 @@ class IssuerKeys:
         self._fetch = fetch
         self._keys: dict[str | None, dict[str, Any]] = {}
         self._fetched_at = -float("inf")
+        self._refresh_after = REFRESH_SECONDS
         self._failed = False
         self._flight: SingleFlight[None, None] = SingleFlight()
+        self._background: asyncio.Task[None] | None = None
+
+    def holds(self, jwk: dict[str, Any]) -> bool:
+        """Whether this key is still among those the issuer publishes."""
+        return jwk in self._keys.values()
 
     async def key(self, kid: str | None) -> dict[str, Any]:
         """The JWK named `kid` (or the only key, for a token that names none)."""
         found = self._find(kid)
         if found is not None:
+            self.refresh_if_stale()
             return found
         waited = time.monotonic() - self._fetched_at
         # A fetch under way is joined whatever the interval: it may bring the key.
@@ -126,6 +164,21 @@ class IssuerKeys:
             raise ServiceUnavailable()  # the user did nothing wrong: the issuer is away
         raise InvalidToken("unknown_kid")
 
+    def refresh_if_stale(self) -> None:
+        """Starts fetching the set again in the background once it has aged."""
+        fetched_at = self._fetched_at
+        stale = time.monotonic() - fetched_at >= self._refresh_after
+        # Never fetched: the first key asked for fetches, and is waited for.
+        if stale and fetched_at > -float("inf") and not self._flight.running(None):
+            self._background = asyncio.create_task(self._flight.run(None, self._refresh))
+
+    async def close(self) -> None:
+        """Stops a background fetch (the HTTP client it uses is about to close)."""
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
+
     def _find(self, kid: str | None) -> dict[str, Any] | None:
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
@@ -134,8 +187,8 @@ class IssuerKeys:
     async def _refresh(self) -> None:
         self._fetched_at = time.monotonic()
         try:
-            document = await self._fetch()
-            keys = parse_key_set(document)
+            fetched = await self._fetch()
+            keys = parse_key_set(fetched.document)
         except IssuerUnreachable as exc:
             self._failed = True
             logger.warning("identity provider unreachable: %s", exc)
@@ -150,6 +203,8 @@ class IssuerKeys:
             logger.info("identity provider reachable again")
         self._failed = False
         self._keys = keys
+        max_age = fetched.max_age if fetched.max_age is not None else REFRESH_SECONDS
+        self._refresh_after = min(max(max_age, REFETCH_SECONDS), MAX_REFRESH_SECONDS)
 
 
 def parse_key_set(document: bytes) -> dict[str | None, dict[str, Any]]:
@@ -183,10 +238,11 @@ class TokenVerifier:
     def __init__(self, policy: TokenPolicy, keys: IssuerKeys) -> None:
         self.policy = policy
         self._keys = keys
-        # Kept as long as a fresh verification would accept it: until `exp` plus the leeway.
-        self._verified: TLRUCache[bytes, Identity] = TLRUCache(
+        # Kept as long as a fresh verification would accept it: until `exp` plus the leeway,
+        # with the key that verified it (a key the issuer stops publishing verifies it no more).
+        self._verified: TLRUCache[bytes, tuple[Identity, dict[str, Any]]] = TLRUCache(
             VERIFIED_CACHE_SIZE,
-            ttu=lambda _digest, identity, _now: identity.expires_at + policy.leeway,
+            ttu=lambda _digest, verified, _now: verified[0].expires_at + policy.leeway,
             timer=time.time,
         )
         self._prepared: dict[tuple[str, str], jwt.PyJWK] = {}
@@ -197,13 +253,13 @@ class TokenVerifier:
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("too_large")
         digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
-        identity = self._verified.get(digest)
-        if identity is None:
-            identity = await self._verify(token)
-            self._verified[digest] = identity
-        return identity
+        verified = self._verified.get(digest)
+        self._keys.refresh_if_stale()
+        if verified is None or not self._keys.holds(verified[1]):
+            verified = self._verified[digest] = await self._verify(token)
+        return verified[0]
 
-    async def _verify(self, token: str) -> Identity:
+    async def _verify(self, token: str) -> tuple[Identity, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -213,7 +269,9 @@ class TokenVerifier:
             raise InvalidToken("algorithm")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("malformed")
-        key = self._prepare(await self._keys.key(kid), algorithm)
+        self._check_type(header.get("typ"))
+        jwk = await self._keys.key(kid)
+        key = self._prepare(jwk, algorithm)
         policy = self.policy
         try:
             claims = jwt.decode(
@@ -230,12 +288,37 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not 0 < len(subject) <= 255:
             raise InvalidToken("subject")
-        return Identity(
+        # PyJWT reads a date that is a numeric string as a number; RFC 7519 says NumericDate.
+        if any(
+            name in claims and (isinstance(claims[name], bool) or not _is_number(claims[name]))
+            for name in NUMERIC_DATES
+        ):
+            raise InvalidToken("malformed")
+        if "nonce" in claims:
+            raise InvalidToken("id_token")  # an ID token proves a sign-in to its client only
+        identity = Identity(
             issuer=policy.issuer,
             subject=subject,
             name=_display_name(claims),
             expires_at=float(claims["exp"]),
         )
+        return identity, jwk
+
+    def _check_type(self, typ: object) -> None:
+        """`typ` is OIDC_TOKEN_TYPE's where one is set (`at+jwt`, RFC 9068, also with its
+        `application/` prefix); else, when present, one that names a JWT."""
+        if typ is None and not self.policy.token_type:
+            return
+        if not isinstance(typ, str):
+            raise InvalidToken("type")
+        typ = typ.lower()
+        wanted = self.policy.token_type.lower()
+        allowed = {wanted, f"application/{wanted}"} if wanted else JWT_TYPES
+        if typ not in allowed:
+            raise InvalidToken("type")
+
+    async def close(self) -> None:
+        await self._keys.close()
 
     def _prepare(self, jwk: dict[str, Any], algorithm: str) -> jwt.PyJWK:
         """The key for this algorithm, when the key allows it: its type fits the algorithm's
@@ -271,6 +354,10 @@ def _reason(exc: jwt.PyJWTError) -> str:
         if isinstance(exc, error_class):
             return reason
     return "malformed"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float)
 
 
 def _display_name(claims: dict[str, Any]) -> str:

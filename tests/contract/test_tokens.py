@@ -153,6 +153,11 @@ def _hostile(issuer: StandInIssuer, case: str, stranger: SigningKey) -> str:
         "three-parts-of-garbage": lambda: "abc.def.ghi",
         "header-not-json": lambda: f"{b64(b'not json')}.{b64({'sub': 'x'})}.c2ln",
         "100-kib": lambda: issuer.token(padding="x" * 100 * 1024),
+        "exp-a-string": lambda: issuer.token(exp=str(now + 300)),
+        "nbf-a-string": lambda: issuer.token(nbf=str(now - 10)),
+        "iat-a-boolean": lambda: issuer.token(iat=True),
+        "an-id-token": lambda: issuer.token(nonce="n-0S6_WzA2Mj", azp="spa"),
+        "typ-jwe": lambda: issuer.token(headers={"typ": "JWE"}),
     }
     return builders[case]()
 
@@ -178,6 +183,11 @@ HOSTILE = {
     "three-parts-of-garbage": "malformed",
     "header-not-json": "malformed",
     "100-kib": "too_large",
+    "exp-a-string": "malformed",
+    "nbf-a-string": "malformed",
+    "iat-a-boolean": "malformed",
+    "an-id-token": "id_token",
+    "typ-jwe": "type",
 }
 
 
@@ -339,11 +349,44 @@ async def test_keys_are_fetched_once_then_again_on_an_unknown_kid_at_most_every_
     )
     assert {o.error for o in outcomes} == {UNAUTHORIZED}
     assert issuer.fetches == 2
-    # A token already verified stays verified until it expires; new ones of a key the issuer no
-    # longer publishes are refused.
-    assert (await signed_in.viewer(bearer(first[0]))).status == 200
+    # A token verified with a key the issuer no longer publishes is verified again, and refused,
+    # as new ones of that key are.
+    assert (await signed_in.viewer(bearer(first[0]))).error == UNAUTHORIZED
     old = signing_keys[0]
     assert (await signed_in.viewer(bearer(issuer.token("late", key=old)))).error == UNAUTHORIZED
+
+
+@ONE
+async def test_the_key_set_is_fetched_again_as_it_ages(
+    signed_in: Api, issuer: StandInIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every REFRESH_SECONDS (ten minutes; here 0.3 s), in the background, with no unknown kid
+    asking: a key the issuer removed stops verifying even the tokens it verified before."""
+    monkeypatch.setattr(tokens, "REFRESH_SECONDS", 0.3)
+    monkeypatch.setattr(tokens, "REFETCH_SECONDS", 0.3)
+    token = bearer(issuer.token("ada"))
+    assert (await signed_in.viewer(token)).status == 200
+    assert issuer.fetches == 1
+    issuer.keys = issuer.keys[1:]  # the first key is withdrawn
+    await asyncio.sleep(0.4)
+    assert (await signed_in.viewer(token)).status == 200  # still cached; a refresh starts
+    await asyncio.sleep(0.2)
+    assert issuer.fetches == 2
+    assert (await signed_in.viewer(token)).error == UNAUTHORIZED
+    assert (await signed_in.viewer(bearer(issuer.token("bob", key=issuer.keys[0])))).status == 200
+
+
+@pytest.mark.settings(oidc_token_type="at+jwt")
+async def test_oidc_token_type_asks_for_access_tokens_typed_as_such(
+    signed_in: Api, issuer: StandInIssuer
+) -> None:
+    for typ in ("at+jwt", "application/at+JWT"):
+        assert (await signed_in.viewer(bearer(issuer.token(headers={"typ": typ})))).status == 200
+    for typ in ("JWT", None):
+        token = issuer.token(headers={"typ": typ} if typ else {})
+        if typ is None:  # PyJWT writes `typ: JWT` unless told not to
+            token = issuer.token(headers={"typ": None})
+        assert (await signed_in.viewer(bearer(token))).error == UNAUTHORIZED
 
 
 @ONE

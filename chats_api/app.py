@@ -44,7 +44,8 @@ from rest import health as rest_health
 from rest import messages as rest_messages
 from rest.errors import EXCEPTION_HANDLERS
 from schema import errors as graphql_errors
-from schema.http import graphiql_assets, graphql_app
+from schema.edge import graphql_edge
+from schema.endpoint import graphiql_assets
 
 GRAPHQL_PATH = "/graphql"
 
@@ -160,7 +161,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await issuer.close()
 
     streams = OpenStreams(settings.max_sockets_per_caller)
-    graphql = graphql_app(
+    graphql = graphql_edge(
         persisted=PersistedQueries(shared, settings.apq_registrations),
         documents=documents,
         safelist=Safelist(settings.graphql_safelist),
@@ -185,12 +186,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     }
     # The router tries routes in order: the two that carry the traffic first.
     routes = [
-        Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+        Route(GRAPHQL_PATH, graphql.http, methods=["GET", "POST"]),
         *rest_chats.routes,
         *rest_messages.routes,
         *rest_events.routes,
         *rest_accounts.routes,
-        WebSocketRoute(GRAPHQL_PATH, graphql),
+        WebSocketRoute(GRAPHQL_PATH, graphql.websocket),
         *rest_docs.routes,
         *rest_health.routes,
         *metrics.routes,

@@ -22,11 +22,6 @@ REQUEST_ID_HEADER = "x-request-id"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
-# What a request was, for logs and metrics: a REST route, or a GraphQL operation's type and root
-# field (both bounded sets, unlike raw paths or client-chosen operation names).
-operation: ContextVar[str] = ContextVar("operation", default="")
-# Which executor ran a GraphQL request: a compiled plan or Strawberry's ("" for anything else).
-executor: ContextVar[str] = ContextVar("executor", default="")
 logger = logging.getLogger("chats_api")
 access = logging.getLogger("chats_api.access")
 
@@ -85,7 +80,9 @@ def access_line(
     method: str, route: str, operation: str, executor: str, status: int, seconds: float
 ) -> None:
     """One request's `request` line on `chats_api.access` (its level decides whether it is
-    written); `executor` only for GraphQL requests over HTTP."""
+    written). `operation`: a GraphQL operation's type and root field (a bounded set, unlike
+    client-chosen names); `executor` (a compiled plan or Strawberry's) only for GraphQL over
+    HTTP; both as the request's scope state says."""
     if not access.isEnabledFor(logging.INFO):
         return
     fields: dict[str, object] = {"method": method, "route": route, "operation": operation}

@@ -22,9 +22,7 @@ from chats_api.logs import (
     REQUEST_ID_HEADER,
     SANE_REQUEST_ID,
     access_line,
-    executor,
     logger,
-    operation,
     request_id,
 )
 from db.engine import ServiceEngine, restore_engine, use_engine
@@ -112,7 +110,8 @@ class RequestLifecycle:
                 break
         current = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid4().hex
         token = request_id.set(current)
-        operation_token, executor_token = operation.set(""), executor.set("")
+        # What the request was (a GraphQL operation and its executor), as the endpoint says.
+        labels = scope.setdefault("state", {})
         started = time.perf_counter()
         status = 0
         header = (REQUEST_ID_HEADER.encode(), current.encode())
@@ -134,12 +133,10 @@ class RequestLifecycle:
                 elapsed = time.perf_counter() - started
                 path = scope["path"]
                 route = path if path in self.routes else self._template(path)
-                label = operation.get()
-                access_line(scope["method"], route, label, executor.get(), status or 500, elapsed)
+                label, executor = labels.get("operation", ""), labels.get("executor", "")
+                access_line(scope["method"], route, label, executor, status or 500, elapsed)
                 if path not in self.unobserved:
                     metrics.observe(scope["method"], route, label, status or 500, elapsed)
-            executor.reset(executor_token)
-            operation.reset(operation_token)
             request_id.reset(token)
 
     async def _guarded(
@@ -155,7 +152,7 @@ class RequestLifecycle:
         try:
             async with asyncio.timeout(self.seconds) as deadline:
                 # A stream (Server-Sent Events) lifts its own deadline once it is admitted.
-                scope.setdefault("state", {})["deadline"] = deadline
+                scope["state"]["deadline"] = deadline
                 await self.app(scope, receive, send)
         except TimeoutError:
             logger.error("%s %s: gave up after %s s", scope["method"], scope["path"], self.seconds)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chats_api.logs import logger
 from resolvers.errors import (
     AccessDenied,
     Conflict,
@@ -22,6 +23,8 @@ from resolvers.errors import (
     Unauthenticated,
 )
 from rest.responses import error
+
+logger = logging.getLogger("chats_api.rest")
 
 STATUS: dict[type[ServiceError], int] = {
     InvalidInput: 400,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,7 +25,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from chats_api.logs import logger
 from resolvers import conversation_input, conversations
 from resolvers.auth import Authenticator
 from resolvers.errors import (
@@ -39,6 +39,8 @@ from resolvers.streams import OpenStreams
 from rest.auth import authenticate
 from rest.errors import error_response
 from rest.messages import message_json, path_chat
+
+logger = logging.getLogger("chats_api.rest")
 
 HEARTBEAT_SECONDS = 15.0
 # As an open WebSocket's: a revoked key's stream ends within about 1.5 s.

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from resolvers import conversations
@@ -20,7 +19,8 @@ from resolvers.models import Caller
 @dataclass
 class Context:
     request: HTTPConnection
-    response: Response | None
+    # Headers the answer carries (Retry-After); None over a WebSocket, which has no answer.
+    headers: dict[str, str] | None
     authenticator: Authenticator
     # A WebSocket's `connection_init` payload, set by Strawberry; None over HTTP.
     connection_params: dict[str, object] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult, StreamExecutionResult
 
 from chats_api import jsoncodec
-from chats_api.logs import logger, operation
 from resolvers.errors import (
     AccessDenied,
     Conflict,
@@ -31,6 +31,8 @@ from resolvers.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
+
+logger = logging.getLogger("chats_api.graphql")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
@@ -126,15 +128,17 @@ def operation_label(document: DocumentNode) -> str:
 
 
 def _label_operation(context: ExecutionContext) -> None:
+    """The request's `operation` label (logs, metrics), in its scope's state."""
     document, result = context.graphql_document, context.result
     refused = result is None or (
         result.data is None and all(error.path is None for error in result.errors or ())
     )
-    if document is None or refused:
+    request = getattr(context.context, "request", None)
+    if document is None or refused or request is None:
         return  # an invalid document's field names are the client's choice: not a label
     label = operation_label(document)
     if label:
-        operation.set(label)
+        request.scope.setdefault("state", {})["operation"] = label
 
 
 def retry_after_of(errors: list[GraphQLError]) -> int | None:
@@ -165,6 +169,6 @@ class ErrorCodes(SchemaExtension):
         if result is not None and result.errors:
             result.errors = [to_graphql_error(error) for error in result.errors]
             retry_after = retry_after_of(result.errors)
-            response = getattr(self.execution_context.context, "response", None)
-            if retry_after is not None and response is not None:
-                response.headers["Retry-After"] = str(retry_after)
+            headers = getattr(self.execution_context.context, "headers", None)
+            if retry_after is not None and headers is not None:
+                headers["Retry-After"] = str(retry_after)

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -20,16 +28,19 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from strawberry.types.unset import UNSET, UnsetType
 
+from chats_api import jsoncodec
 from resolvers.errors import AccessDenied, RateLimited, ServiceError, Unauthenticated
+from resolvers.streams import OpenStreams
 from schema.context import Context
 from schema.cost import cost_of_text
 from schema.errors import BAD_USER_INPUT, from_service_error
-from schema.schema import MAX_TOKENS
+from schema.schema import MAX_TOKENS, Schema
 from schema.trusted import Refused
 
 if TYPE_CHECKING:
-    from schema.http import GraphQLApp
+    from schema.trusted import DocumentGate
 
 # Every this often the socket's credentials are checked again. Keys and identities are cached
 # for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a
@@ -38,6 +49,7 @@ RECHECK_SECONDS = 0.5
 FORBIDDEN = 4403  # graphql-ws reconnects after it, asking the page for fresh credentials
 TOO_MANY = 4429  # graphql-ws does not retry after it
 INVALID = 4400
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 # A socket must send `connection_init` within this long (graphql-ws sends it at once), and at most
 # this many sockets of a process may be waiting to: an idle socket holds a slot and memory.
 INIT_SECONDS = 5
@@ -97,7 +109,7 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
     unlinked), its operations are stopped and the socket is closed with 4403 Forbidden. A
     database outage closes nothing: the stream itself ends with SERVICE_UNAVAILABLE if it must."""
 
-    view: GraphQLApp
+    view: GraphQLSockets
     _watchdog: asyncio.Task[None] | None = None
     _holder: str | None = None  # whose open sockets this one counts among
     _awaiting_init = False
@@ -208,3 +220,65 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
         await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON text frames; `graphql-ws` (Apollo's GraphQLWsLink,
+    GraphiQL, urql, Relay) closes the socket on a binary one, which Strawberry sends whenever
+    `encode_json` gives bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.ws.application_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected  # closed by us (a caller refused) while this was running
+        try:
+            await self.ws.send_text(jsoncodec.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
+class GraphQLSockets(GraphQL[Context, None]):
+    """/graphql's WebSocket: Strawberry's graphql-transport-ws handler (`CheckedConnection`),
+    with the same gate as HTTP and this process's counts of open sockets."""
+
+    websocket_adapter_class = TextFrames
+    graphql_transport_ws_handler_class = CheckedConnection
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        gate: DocumentGate,
+        streams: OpenStreams,
+        allowed_origins: Sequence[str],
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            allowed_origins=allowed_origins,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            connection_init_wait_timeout=timedelta(seconds=INIT_SECONDS),
+        )
+        self.gate = gate
+        self.sockets = streams
+        self.awaiting_init = AwaitingInit()
+
+    def decode_json(self, data: str | bytes) -> object:
+        return jsoncodec.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        return jsoncodec.dumps(data)
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        return Context(request=request, headers=None, authenticator=request.app.state.authenticator)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Subscriptions authenticate once, with the key in the `connection_init` payload."""
+        try:
+            await context.caller()
+        except ServiceError as exc:
+            raise ConnectionRejectionError({"message": exc.message}) from exc
+        unset: UnsetType = UNSET
+        return unset

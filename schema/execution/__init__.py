@@ -10,7 +10,7 @@
 - `private`: every private name of Strawberry and graphql-core the above relies on, pinned by
   `tests/unit/test_private_api.py`.
 
-Whatever a plan would not reproduce exactly is not compiled, and `schema/http.py`'s pipeline runs
+Whatever a plan would not reproduce exactly is not compiled, and `schema/endpoint.py`'s pipeline runs
 it through Strawberry's executor instead; `tests/contract/test_compiled.py` proves the two answer
 alike, document by document. This `__init__` imports nothing: `schema.schema` reads `private`.
 """

@@ -308,7 +308,7 @@ async def test_a_document_a_key_holder_sent_is_still_over_a_strangers_budget(
 ) -> None:
     """Parsed documents are cached by text and token budget: one parsed for a key holder is not
     handed to a caller nobody knows, who still gets the small budget. On the standard path only:
-    a document that has a compiled plan is run for anyone, by design (`GraphQLApp._plan`)."""
+    a document that has a compiled plan is run for anyone, by design (`GraphQLEndpoint._plan`)."""
     async with app_for(graphql_compiled=False) as app, http_client(app) as client:
         world = await build_world()
         fields = " id @include(if: true)" * 40  # 320 tokens, 43 fields

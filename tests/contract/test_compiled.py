@@ -117,7 +117,7 @@ def twins(app_for: AppFactory) -> Iterator[Twins]:
             use_engine(compiled.state.engine)
             return await build_world()
 
-        plans = compiled.state.graphql.plans.plan
+        plans = compiled.state.graphql.http.plans.plan
         yield Twins(portal, clients[0], clients[1], plans, portal.call(world))
 
 
@@ -411,9 +411,9 @@ def test_both_executors_give_resolvers_the_same_context(
     authenticate = Context.caller
 
     async def caller(self: Context) -> Any:
-        assert self.response is not None
-        seen.append((type(self).__name__, *sorted(vars(self)), type(self.response).__name__))
-        self.response.headers["x-seen-by"] = "resolver"
+        assert self.headers is not None
+        seen.append((type(self).__name__, *sorted(vars(self)), type(self.headers).__name__))
+        self.headers["x-seen-by"] = "resolver"
         return await authenticate(self)
 
     monkeypatch.setattr(Context, "caller", caller)

@@ -28,8 +28,8 @@ SOURCE_PATH = re.compile(
 
 
 def is_path(text: str) -> bool:
-    """`application/json` and `100/second` are not paths; `schema/http.py`, `bench/postgraphile`
-    and `http.py` are."""
+    """`application/json` and `100/second` are not paths; `schema/endpoint.py`, `bench/postgraphile`
+    and `endpoint.py` are."""
     if "://" in text or text.startswith(("/", "-", "$")):
         return False
     if FILE_NAME.match(text.rsplit("/", 1)[-1]):
@@ -73,7 +73,7 @@ def test_the_checks_see_what_they_check() -> None:
     """The patterns find the names the pages and sources really use (a regex that matched nothing
     would pass every page)."""
     assert {"README.md", "schema/README.md", "bench/README.md"} <= set(PAGES)
-    assert all(map(is_path, ["schema/http.py", "http.py", "bench/postgraphile"]))
+    assert all(map(is_path, ["schema/endpoint.py", "endpoint.py", "bench/postgraphile"]))
     assert not any(map(is_path, ["application/json", "100/second", "/api/chats", "GET"]))
     assert "schema/execution/private.py" in SOURCE_PATH.findall(
         (REPO / "tests/unit/test_private_api.py").read_text()

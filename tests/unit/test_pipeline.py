@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from strawberry.extensions import MaskErrors
 
+from schema.edge import graphql_edge
 from schema.execution.cache import COMPILES_FOR
-from schema.http import graphql_app
 from schema.schema import EXTENSIONS, Mutation, Query, Schema, Subscription
 
 
@@ -19,7 +19,7 @@ def schema_with(extensions: list[Any]) -> Schema:
 
 def test_the_service_schema_is_compiled(caplog: pytest.LogCaptureFixture) -> None:
     assert EXTENSIONS == COMPILES_FOR
-    assert graphql_app().plans is not None
+    assert graphql_edge().http.plans is not None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -32,7 +32,7 @@ def test_other_extensions_turn_compilation_off_with_one_line(
     extensions: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="chats_api"):
-        app = graphql_app(schema=schema_with(extensions))
+        app = graphql_edge(schema=schema_with(extensions)).http
     assert app.plans is None
     [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert line.startswith("GraphQL documents are not compiled: the schema's extensions (")

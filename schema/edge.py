@@ -1,0 +1,66 @@
+"""The GraphQL edge, assembled: the HTTP endpoint and the WebSocket over one schema, one gate of
+trusted documents and persisted queries, and one process's plans."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from resolvers.documents import Safelist, TrustedDocuments
+from resolvers.persisted import PersistedQueries
+from resolvers.streams import OpenStreams
+from schema.endpoint import GraphQLEndpoint
+from schema.execution.cache import Plans, compiles_for
+from schema.schema import Schema, build_schema
+from schema.sockets import GraphQLSockets
+from schema.trusted import DocumentGate
+
+logger = logging.getLogger("chats_api.graphql")
+
+MAX_SOCKETS_PER_CALLER = 20
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLEdge:
+    http: GraphQLEndpoint
+    websocket: GraphQLSockets
+
+
+def graphql_edge(
+    *,
+    persisted: PersistedQueries | None = None,
+    documents: TrustedDocuments | None = None,
+    safelist: Safelist = Safelist.off,
+    compiled: bool = True,
+    allowed_origins: Sequence[str] = ("*",),
+    streams: OpenStreams | None = None,
+    schema: Schema | None = None,
+) -> GraphQLEdge:
+    """`allowed_origins`: pages on these origins may open a WebSocket, as CORS lets them call
+    over HTTP (CORS_ALLOW_ORIGINS); a frontend on its own domain gets its live updates.
+    `compiled=False`: every document runs through Strawberry's executor."""
+    schema = build_schema() if schema is None else schema
+    plans = None
+    if compiled and compiles_for(schema):
+        plans = Plans(schema)
+    elif compiled:
+        logger.warning(
+            "GraphQL documents are not compiled: the schema's extensions (%s) are not those "
+            "the compiler reproduces",
+            ", ".join(getattr(e, "__name__", repr(e)) for e in schema.extensions),
+        )
+    gate = DocumentGate(
+        TrustedDocuments() if documents is None else documents,
+        PersistedQueries() if persisted is None else persisted,
+        safelist,
+    )
+    return GraphQLEdge(
+        http=GraphQLEndpoint(schema, gate, plans),
+        websocket=GraphQLSockets(
+            schema,
+            gate=gate,
+            streams=OpenStreams(MAX_SOCKETS_PER_CALLER) if streams is None else streams,
+            allowed_origins=allowed_origins,
+        ),
+    )

@@ -1,0 +1,256 @@
+"""/graphql over HTTP: one endpoint, one pipeline.
+
+A request is read once (`schema.reading`), its document admitted by the gate (`DocumentGate`: sent
+in full, by `sha256Hash` or by `documentId`), run by its compiled plan when it has one
+(`schema.execution`) or by Strawberry's public `schema.execute` when not, and rendered with
+Strawberry's public `process_result`. A browser's GET that names no operation gets GraphiQL.
+
+With `Accept: application/graphql-response+json` the answer is in that media type and bad
+documents are refused with 400, as the GraphQL-over-HTTP spec recommends; with `application/json`
+every GraphQL error stays at 200, which Apollo Client 4 needs. The WebSocket is `schema.sockets`'.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLError
+from prometheus_client import Counter
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from chats_api import jsoncodec
+from resolvers.models import Caller
+from schema.context import Context
+from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
+from schema.execution.cache import Plans
+from schema.execution.plan import Plan
+from schema.reading import BadRequest, GraphQLRequest, read_request
+from schema.schema import Schema
+from schema.trusted import Admitted, DocumentGate, Refused
+
+GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
+# The playground loads everything from the service itself, and nothing else may run on it.
+# Styles may also be inline: GraphiQL's dialogs inject a <style> element at run time (through
+# react-remove-scroll-bar, with no way to give it a nonce); its fonts are data: URLs in its CSS.
+GRAPHIQL_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+SUBSCRIPTIONS_OVER_WEBSOCKET = "Subscriptions are served over WebSocket"
+ONLY_GET_AND_POST = "GraphQL only supports GET and POST requests."
+HTTP_OPERATIONS = {
+    "GET": frozenset({OperationType.QUERY}),
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
+COMPILED, STRAWBERRY = "compiled", "strawberry"
+
+EXECUTIONS = Counter(
+    "chats_api_graphql_executions_total",
+    "GraphQL operations over HTTP, by the executor that ran them: a plan, or Strawberry's.",
+    ["executor"],
+)
+_BY_EXECUTOR = {name: EXECUTIONS.labels(name) for name in (COMPILED, STRAWBERRY)}
+
+
+class Answer:
+    """What the pipeline decided besides the result: a status of its own, headers."""
+
+    __slots__ = ("headers", "status")
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+
+
+class GraphQLEndpoint:
+    """The ASGI app of /graphql's HTTP requests."""
+
+    def __init__(self, schema: Schema, gate: DocumentGate, plans: Plans | None) -> None:
+        self.schema = schema
+        self.gate = gate
+        self.plans = plans
+        self._page = (GRAPHIQL / "index.html").read_bytes()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self.respond(request)
+        except BadRequest as refusal:
+            response = PlainTextResponse(refusal.reason, refusal.status)
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        """Raises BadRequest."""
+        method = request.method
+        if method not in HTTP_OPERATIONS:
+            raise BadRequest(ONLY_GET_AND_POST, 405)
+        if method == "GET" and _wants_graphiql(request):
+            return HTMLResponse(self._page, headers={"Content-Security-Policy": GRAPHIQL_CSP})
+        data = await read_request(request)
+        answer = Answer()
+        context = Context(
+            request=request,
+            headers=answer.headers,
+            authenticator=request.app.state.authenticator,
+        )
+        result = await self.execute(request, data, context, answer)
+        return _render(request, process_result(result), answer)
+
+    async def execute(
+        self, request: Request, data: GraphQLRequest, context: Context, answer: Answer
+    ) -> ExecutionResult:
+        """The document the request names, as the gate admits it; its plan, or Strawberry's
+        executor; an automatic persisted query being registered is remembered only once it has
+        run (a document that does not parse or validate, or one sent by a caller with no valid
+        credentials, is never stored: anyone could fill the store)."""
+        try:
+            admitted = await self.gate.admit(
+                context, data.query, data.extensions, data.document_id, data.operation_name
+            )
+        except Refused as refusal:
+            answer.status = refusal.status
+            return _error_result(refusal.message, refusal.code)
+        data.query = admitted.query
+        labels = request.scope.setdefault("state", {})
+        plan = await self._plan(admitted, data.operation_name, context, request.method)
+        variables = plan.coerce(data.variables) if plan is not None else None
+        if plan is not None and variables is not None:
+            labels["executor"], labels["operation"] = COMPILED, plan.label
+            _BY_EXECUTOR[COMPILED].inc()
+            context.cost = plan.cost
+            data_, errors = await plan.execute(context, variables, data.extensions)
+            result = ExecutionResult(data=data_, errors=_shown(errors, answer))
+        else:
+            # Everything a plan does not cover, invalid variables included: Strawberry's answer.
+            labels["executor"] = STRAWBERRY
+            _BY_EXECUTOR[STRAWBERRY].inc()
+            result = await self._strawberry(request.method, data, context, answer)
+        if admitted.register is not None and data.query:
+            caller = await _ran_for(result, context)
+            if caller is not None:
+                await self.gate.persisted_queries.register(caller, admitted.register, data.query)
+        return result
+
+    async def _plan(
+        self, admitted: Admitted, operation_name: object, context: Context, method: str
+    ) -> Plan | None:
+        """The admitted document's plan, if it has one. A document seen for the first time from a
+        caller nobody knows is not planned: Strawberry parses it within its token budget."""
+        if self.plans is None or admitted.query is None:
+            return None
+        if not isinstance(operation_name, str | None):
+            return None  # not a request Strawberry runs: it answers it with its refusal
+        plan: Plan | None
+        if admitted.trusted:
+            plan = self.plans.plan_trusted(admitted.query, operation_name)
+        elif self.plans.known(admitted.query, operation_name) or await context.identified():
+            plan = self.plans.plan(admitted.query, operation_name)
+        else:
+            return None
+        if plan is None or (method != "POST" and plan.is_mutation):
+            return None  # a mutation over GET is refused by Strawberry's path
+        return plan
+
+    async def _strawberry(
+        self, method: str, data: GraphQLRequest, context: Context, answer: Answer
+    ) -> ExecutionResult:
+        """Strawberry's public `schema.execute`, with the operations this transport serves; its
+        refusals in the error format clients read."""
+        try:
+            return await self.schema.execute(
+                data.query,
+                variable_values=data.variables,
+                context_value=context,
+                operation_name=data.operation_name,  # type: ignore[arg-type]  # as sent
+                allowed_operation_types=HTTP_OPERATIONS[method],
+                operation_extensions=data.extensions,
+            )
+        except InvalidOperationTypeError as refusal:
+            answer.status = 400
+            if refusal.operation_type is OperationType.SUBSCRIPTION:
+                return _error_result(SUBSCRIPTIONS_OVER_WEBSOCKET, BAD_USER_INPUT)
+            if refusal.operation_type is OperationType.MUTATION:
+                answer.status = 405
+                answer.headers["Allow"] = "POST"
+            return _error_result(refusal.as_http_error_reason(method), BAD_USER_INPUT)
+        except CannotGetOperationTypeError as refusal:
+            # An unknown operation name is answered like other document errors, by the media
+            # type the client accepts; a name that is not a string is not a well-formed request.
+            if not isinstance(data.operation_name, str):
+                answer.status = 400
+            return _error_result(refusal.as_http_error_reason(), BAD_USER_INPUT)
+        except MissingQueryError:
+            answer.status = 400
+            return _error_result("No GraphQL query found in the request", BAD_USER_INPUT)
+
+
+def _wants_graphiql(request: Request) -> bool:
+    """Strawberry's rule (a GET that asks for HTML, or anything, and names no query), and no
+    trusted document either."""
+    parameters = request.query_params
+    accept = request.headers.get("accept", "")
+    return (
+        parameters.get("query") is None
+        and parameters.get("documentId") is None
+        and ("text/html" in accept or "*/*" in accept)
+    )
+
+
+def _render(request: Request, body: GraphQLHTTPResponse, answer: Answer) -> Response:
+    """`application/graphql-response+json` when the client accepts it, a request error then a
+    400 without `data`; else `application/json`, every GraphQL error at 200."""
+    status = answer.status or 200
+    media_type = "application/json"
+    if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        media_type = GRAPHQL_RESPONSE
+        if status in (200, 400) and _is_request_error(body):
+            body = {k: v for k, v in body.items() if k != "data"}  # type: ignore[assignment]
+            status = 400
+    return Response(jsoncodec.dumps(body), status, answer.headers, media_type)
+
+
+def _is_request_error(result: GraphQLHTTPResponse) -> bool:
+    """A document or variables refused before execution: errors, no data, and no error with a
+    path (field errors have one)."""
+    errors: list[dict[str, Any]] = result.get("errors") or []  # type: ignore[assignment]
+    return result.get("data") is None and bool(errors) and all("path" not in e for e in errors)
+
+
+def _error_result(message: str, code: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+async def _ran_for(result: ExecutionResult, context: Context) -> Caller | None:
+    """The caller, if the document parsed and validated (a request error has errors without a
+    path and no data) and the caller holds valid credentials (checked without spending its rate
+    limit)."""
+    refused = result.data is None and all(error.path is None for error in result.errors or ())
+    return None if refused else await context.checked_caller()
+
+
+def _shown(errors: list[GraphQLError], answer: Answer) -> list[GraphQLError] | None:
+    """A plan's field errors as clients see them (what ErrorCodes does on Strawberry's path),
+    Retry-After also as a header."""
+    if not errors:
+        return None
+    shown = [to_graphql_error(error) for error in errors]
+    retry_after = retry_after_of(shown)
+    if retry_after is not None:
+        answer.headers["Retry-After"] = str(retry_after)
+    return shown
+
+
+def graphiql_assets() -> Mount:
+    """The playground's scripts and styles, shipped in this package (see graphiql/vendor.sh)."""
+    return Mount("/graphiql", StaticFiles(directory=GRAPHIQL), name="graphiql")

@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -18,16 +19,15 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Scope
 
-from chats_api import metrics
 from chats_api.issuer import IssuerClient
 from chats_api.logs import configure_logging, logger
 from chats_api.middleware import RequestLifecycle
 from chats_api.settings import Settings
-from db.engine import close_engine, create_engine, open_engine, use_engine
-from db.shared import SharedState
+from db.engine import ServiceEngine, close_engine, create_engine, open_engine, use_engine
+from db.redis_client import SharedState
 from resolvers.auth import Authenticator
 from resolvers.conversations import stop_idle_replies
 from resolvers.documents import Safelist, TrustedDocuments
@@ -42,9 +42,10 @@ from rest import errors as rest_errors
 from rest import events as rest_events
 from rest import health as rest_health
 from rest import messages as rest_messages
+from rest import metrics as rest_metrics
 from rest.errors import EXCEPTION_HANDLERS
 from schema import errors as graphql_errors
-from schema.edge import graphql_edge
+from schema.edge import GraphQLEdge, graphql_edge
 from schema.endpoint import graphiql_assets
 
 GRAPHQL_PATH = "/graphql"
@@ -114,20 +115,42 @@ async def _stop_idle_replies(idle_seconds: float) -> None:
             logger.error("stopping idle replies failed", exc_info=exc.__cause__ or exc)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
-    engine = create_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
-    shared = (
-        SharedState(settings.redis_url, timeout=settings.redis_timeout)
-        if settings.redis_url
-        else None
-    )
-    tokens, issuer = _issuer(settings)
-    documents = TrustedDocuments()
+@dataclass
+class _Parts:
+    """What one app is made of, made once by `create_app`: its engine, Redis, the identity
+    provider's keys, the trusted documents, the open streams' counts and the GraphQL edge."""
+
+    settings: Settings
+    engine: ServiceEngine
+    shared: SharedState | None
+    tokens: TokenVerifier | None
+    issuer: IssuerClient | None
+    documents: TrustedDocuments
+    streams: OpenStreams
+    graphql: GraphQLEdge
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Parts:
+        shared = None
+        if settings.redis_url:
+            shared = SharedState(settings.redis_url, timeout=settings.redis_timeout)
+        tokens, issuer = _issuer(settings)
+        documents = TrustedDocuments()
+        streams = OpenStreams(settings.max_sockets_per_caller)
+        graphql = graphql_edge(
+            persisted=PersistedQueries(shared, settings.apq_registrations),
+            documents=documents,
+            safelist=Safelist(settings.graphql_safelist),
+            compiled=settings.graphql_compiled,
+            allowed_origins=settings.cors_allow_origins,
+            streams=streams,
+        )
+        engine = create_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
+        return cls(settings, engine, shared, tokens, issuer, documents, streams, graphql)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        settings, engine = self.settings, self.engine
         # Start-up, shutdown and, in tests, whatever runs beside the lifespan use this app's engine.
         use_engine(engine)
         await open_engine(
@@ -137,11 +160,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             query_timeout=settings.db_query_timeout,
             statement_cache_size=settings.db_statement_cache_size,
             events_url=settings.events_database_url,
-            shared=shared,
+            shared=self.shared,
         )
         logger.info("database ready (%s)", engine.engine_type)
-        await documents.refresh()
-        refreshing = asyncio.create_task(documents.keep_fresh())
+        await self.documents.refresh()
+        refreshing = asyncio.create_task(self.documents.keep_fresh())
         sweeping = asyncio.create_task(_stop_idle_replies(settings.reply_timeout))
         # Everything made at start-up lives as long as the process: keep it out of the garbage
         # collector's scans, which otherwise grow with the size of the schema and the imports.
@@ -153,23 +176,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
             refreshing.cancel()
             sweeping.cancel()
             await close_engine(engine)
-            if shared is not None:
-                await shared.close()
-            if tokens is not None:
-                await tokens.close()
-            if issuer is not None:
-                await issuer.close()
+            for closing in (self.shared, self.tokens, self.issuer):
+                if closing is not None:
+                    await closing.close()
 
-    streams = OpenStreams(settings.max_sockets_per_caller)
-    graphql = graphql_edge(
-        persisted=PersistedQueries(shared, settings.apq_registrations),
-        documents=documents,
-        safelist=Safelist(settings.graphql_safelist),
-        compiled=settings.graphql_compiled,
-        allowed_origins=settings.cors_allow_origins,
-        streams=streams,
-    )
-    cors: dict[str, Any] = {
+    def routes(self) -> list[BaseRoute]:
+        # The router tries routes in order: the two that carry the traffic first.
+        return [
+            Route(GRAPHQL_PATH, self.graphql.http, methods=["GET", "POST"]),
+            *rest_chats.routes,
+            *rest_messages.routes,
+            *rest_events.routes,
+            *rest_accounts.routes,
+            WebSocketRoute(GRAPHQL_PATH, self.graphql.websocket),
+            *rest_docs.routes,
+            *rest_health.routes,
+            *rest_metrics.routes,
+            graphiql_assets(),
+        ]
+
+
+def _cors(settings: Settings) -> dict[str, Any]:
+    return {
         "allow_origins": list(settings.cors_allow_origins),
         "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         # Without these two the browser's preflight fails for every authenticated call;
@@ -184,19 +212,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         "expose_headers": ["x-request-id", "retry-after"],
         "max_age": 600,
     }
-    # The router tries routes in order: the two that carry the traffic first.
-    routes = [
-        Route(GRAPHQL_PATH, graphql.http, methods=["GET", "POST"]),
-        *rest_chats.routes,
-        *rest_messages.routes,
-        *rest_events.routes,
-        *rest_accounts.routes,
-        WebSocketRoute(GRAPHQL_PATH, graphql.websocket),
-        *rest_docs.routes,
-        *rest_health.routes,
-        *metrics.routes,
-        graphiql_assets(),
-    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    parts = _Parts.of(settings)
+    routes = parts.routes()
+    cors = _cors(settings)
     app = Starlette(
         routes=routes,
         # Outermost first. The lifecycle answers its own refusals (deadline, body limit) through
@@ -204,25 +227,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(
                 RequestLifecycle,
-                engine=engine,
+                engine=parts.engine,
                 seconds=settings.request_timeout,
                 cors=cors,
                 refusal=_refusal,
                 routes=frozenset(r.path for r in routes if isinstance(r, Route | WebSocketRoute)),
                 graphql_path=GRAPHQL_PATH,
-                unobserved=frozenset(r.path for r in metrics.routes),
+                unobserved=frozenset(r.path for r in rest_metrics.routes),
             ),
             Middleware(CORSMiddleware, **cors),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan,
+        lifespan=parts.lifespan,
     )
     app.state.authenticator = Authenticator(
-        settings.rate_limit, shared, tokens, provision=settings.oidc_provision
+        settings.rate_limit, parts.shared, parts.tokens, provision=settings.oidc_provision
     )
-    app.state.engine = engine
+    app.state.engine = parts.engine
     app.state.metrics_token = settings.metrics_token
-    app.state.graphql = graphql
-    app.state.streams = streams
+    app.state.graphql = parts.graphql
+    app.state.streams = parts.streams
     app.state.draining = False
     return app

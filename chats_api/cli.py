@@ -195,7 +195,7 @@ async def _blocked_lines() -> str | None:
     return "\n".join(lines) or None
 
 
-class _Refused(Exception):
+class _CommandFailed(Exception):
     """The command did nothing; its lines say why (stderr), and it exits non-zero."""
 
 
@@ -203,24 +203,24 @@ def _manifest(path: str) -> bytes:
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise _Refused(f"cannot read the manifest: {exc}") from None
+        raise _CommandFailed(f"cannot read the manifest: {exc}") from None
 
 
 async def _publish(text: bytes) -> str:
+    from schema.manifests import ManifestError, read_manifest
     from schema.schema import build_schema  # only this command needs the schema
-    from schema.trusted import ManifestError, read_manifest
 
     try:
         manifest, refused = read_manifest(text, build_schema())
     except ManifestError as exc:
-        raise _Refused(str(exc)) from None
+        raise _CommandFailed(str(exc)) from None
     lines = [f"refused {printable(r.document_id)}: {r.error}" for r in refused]
     if not refused:
         new, known, changed = await documents.publish(manifest)
         lines = [f"refused {id}: already published with another body" for id in changed]
     if lines:
         lines.append(f"nothing published: {len(lines)} of {len(manifest) + len(refused)} refused")
-        raise _Refused("\n".join(lines))
+        raise _CommandFailed("\n".join(lines))
     return f"{len(new)} new, {len(known)} known, 0 refused"
 
 
@@ -250,9 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # run often, start without uvicorn's protocol and Starlette's middleware.
         import uvicorn
 
+        from chats_api.head_limits import GuardedHttpToolsProtocol
         from chats_api.logs import uvicorn_log_config
         from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
-        from chats_api.protocol import GuardedHttpToolsProtocol
 
         uvicorn.run(
             "chats_api.app:create_app",
@@ -279,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServiceError as exc:
         print(f"chats-api: {exc.message}", file=sys.stderr)
         return 1
-    except _Refused as exc:
+    except _CommandFailed as exc:
         print(exc, file=sys.stderr)
         return 1
     except (DatabaseError, OSError) as exc:

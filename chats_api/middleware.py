@@ -38,7 +38,7 @@ SECURITY_HEADERS = (
 
 
 # A refusal (deadline, body limit) in the envelope of the protocol `scope` is for.
-Refusal = Callable[[Scope, ServiceError], Response]
+RefusalRenderer = Callable[[Scope, ServiceError], Response]
 
 
 class RequestLifecycle:
@@ -68,7 +68,7 @@ class RequestLifecycle:
         engine: ServiceEngine,
         seconds: float,
         cors: dict[str, Any],
-        refusal: Refusal,
+        refusal: RefusalRenderer,
         routes: frozenset[str],
         graphql_path: str,
         unobserved: frozenset[str] = frozenset(),

@@ -1,6 +1,6 @@
-"""The engine named by DATABASE_URL, and its lifecycle: one module per engine (`db.postgres`,
-`db.sqlite`), each with its one-trip create; here what they share: which one a URL names, the
-engine of the current request, the query wrapper, opening and closing."""
+"""The engine named by DATABASE_URL: one module per engine (`db.postgres`, `db.sqlite`), each whole
+(opening, closing, its write transaction, its one-trip writes); here what they share: which one a
+URL names, the engine of the current request, the query wrapper, and how events travel."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from contextvars import ContextVar, Token
 from typing import Any, ParamSpec, TypeVar, cast
 
 from piccolo.engine.base import Engine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import TableMeta
 
 from db.errors import DatabaseUnavailable, translate
-from db.postgres import LazyPostgresEngine, keep_session
-from db.shared import SharedState
-from db.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, TidySQLiteEngine, enable_wal
+from db.postgres import CLOSE_SECONDS, LazyPostgresEngine
+from db.redis_client import SharedState
+from db.redis_events import RedisPubSub
+from db.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, TidySQLiteEngine
 from db.tables import TABLES
 
 SQLITE_PREFIX = "sqlite:///"
@@ -114,12 +114,9 @@ def background_query(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T
     return query(func, observed=False)
 
 
-def write_transaction(engine: Engine[Any]) -> Any:
-    """A transaction for a write. On SQLite it takes the write lock up front, so that
-    concurrent writers wait for it (busy timeout) instead of failing with "database is locked"."""
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
+def write_transaction(engine: ServiceEngine) -> Any:
+    """A transaction for a write, as the engine takes one (SQLite: its write lock up front)."""
+    return engine.write_transaction()
 
 
 async def open_engine(
@@ -132,42 +129,19 @@ async def open_engine(
     events_url: str = "",
     shared: SharedState | None = None,
 ) -> None:
-    """Called by the app's lifespan: a PostgreSQL pool, or SQLite's WAL mode; and the way events
-    travel (Redis when replicas share one, else NOTIFY on PostgreSQL, else in the process)."""
-    if shared is not None:
-        engine.hub.use_redis(shared)
-    if isinstance(engine, LazyPostgresEngine):
-        engine.deadline = query_timeout
-        engine.gate = asyncio.Semaphore(max_size)
-        await engine.start_connection_pool(
-            min_size=min_size,
-            max_size=max_size,
-            reset=keep_session,
-            statement_cache_size=statement_cache_size,
-            # asyncpg's own bound on each query; it also bounds the cancel request asyncpg sends
-            # in the background for a query cut short, which a partitioned server never answers.
-            command_timeout=query_timeout + 1,
-        )
-        if shared is None:
-            engine.hub.use_postgres(
-                events_url or engine.config["dsn"], connect_timeout=engine.config["timeout"]
-            )
-    elif isinstance(engine, SQLiteEngine):
-        enable_wal(engine.path)
-
-
-# Longest shutdown waits for the pool to close gracefully; a partitioned server never answers the
-# goodbyes, and what is left is then terminated.
-CLOSE_SECONDS = 2.0
+    """Called by the app's lifespan: the engine opened (a PostgreSQL pool, or SQLite's WAL mode),
+    and the way events travel handed to its hub: Redis when replicas share one, else the
+    engine's own (NOTIFY on PostgreSQL, the process on SQLite)."""
+    own = await engine.open(
+        min_size=min_size,
+        max_size=max_size,
+        query_timeout=query_timeout,
+        statement_cache_size=statement_cache_size,
+        events_url=events_url,
+    )
+    engine.hub.use(RedisPubSub(engine.hub, shared) if shared is not None else own)
 
 
 async def close_engine(engine: ServiceEngine) -> None:
     await engine.hub.close(within=CLOSE_SECONDS)
-    if isinstance(engine, TidySQLiteEngine):
-        await engine.wait_closed()
-    if isinstance(engine, LazyPostgresEngine) and engine.pool is not None:
-        pool, engine.pool = engine.pool, None
-        try:
-            await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
-        except TimeoutError:
-            pool.terminate()
+    await engine.close()

@@ -23,17 +23,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
-import asyncpg
 import orjson
 
-from db.errors import translate
 from db.rows import ChatRow, LogEntry
-
-if TYPE_CHECKING:
-    from db.shared import SharedState
 
 logger = logging.getLogger("chats_api.events")
 
@@ -143,6 +138,9 @@ class _Subscriber:
 class Transport(Protocol):
     """How events leave a write and reach this process's hub."""
 
+    # Whether the writing transaction sends the events itself (`pg_notify`), not `publish`.
+    in_transaction: bool
+
     async def publish(self, payloads: Sequence[str]) -> None:
         """After the commit; never raises (the write has happened whatever becomes of its
         events)."""
@@ -165,19 +163,15 @@ class EventHub:
     def transport(self) -> Transport:
         return self._transport
 
-    def use_postgres(self, dsn: str, *, connect_timeout: float = 5.0) -> None:
-        self._transport = PostgresNotify(self, dsn, connect_timeout=connect_timeout)
-
-    def use_redis(self, shared: SharedState) -> None:
-        from db.redis_events import RedisPubSub  # only deployments with Redis load it
-
-        self._transport = RedisPubSub(self, shared)
+    def use(self, transport: Transport) -> None:
+        """How events travel, as whoever opens the engine decides (`db.engine.open_engine`)."""
+        self._transport = transport
 
     @property
     def notifies_in_transaction(self) -> bool:
         """Whether a write sends its events itself, with `pg_notify` before its commit, instead
         of handing them to `publish` after."""
-        return isinstance(self._transport, PostgresNotify)
+        return self._transport.in_transaction
 
     async def publish(self, payloads: Sequence[str]) -> None:
         if payloads:
@@ -259,6 +253,8 @@ class EventHub:
 class InProcess:
     """SQLite's: one process, so the commit hands its events straight to the hub."""
 
+    in_transaction = False
+
     def __init__(self, hub: EventHub) -> None:
         self._hub = hub
 
@@ -271,44 +267,3 @@ class InProcess:
 
     async def close(self, *, within: float) -> None:
         return None
-
-
-class PostgresNotify:
-    """`pg_notify` in the writing transaction; `LISTEN` on one dedicated connection per process."""
-
-    def __init__(self, hub: EventHub, dsn: str, *, connect_timeout: float) -> None:
-        self._hub = hub
-        self._dsn = dsn
-        self._connect_timeout = connect_timeout
-        self._listener: asyncpg.Connection | None = None
-        self._lock = asyncio.Lock()
-
-    async def publish(self, payloads: Sequence[str]) -> None:
-        return None  # sent by the transaction itself, and left with its commit
-
-    async def listen(self) -> None:
-        async with self._lock:
-            if self._listener is not None and not self._listener.is_closed():
-                return
-            try:
-                self._listener = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
-                self._listener.add_termination_listener(self._on_listener_lost)
-                await self._listener.add_listener(CHANNEL, self._on_notification)
-            except Exception as exc:
-                raise translate(exc) from exc
-
-    def _on_notification(self, connection: Any, pid: int, channel: str, payload: object) -> None:
-        self._hub.deliver(str(payload))
-
-    def _on_listener_lost(self, connection: Any) -> None:
-        if connection is not self._listener:
-            return  # closed on purpose by close()
-        self._listener = None
-        self._hub.lose_all()
-
-    async def close(self, *, within: float) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(Exception):
-                await listener.close(timeout=within)
-            listener.terminate()  # what a silent network kept from closing

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
-from db.connections import DatabaseHealth, PooledConnection, ServiceTransaction
-from db.events import CHANNEL, EventHub
+from db.connections import PooledConnection, ServiceTransaction
+from db.errors import translate
+from db.events import CHANNEL, EventHub, Transport
+from db.health import DatabaseHealth
 from db.rows import ChatRow, NextChunk, OwnMessage
 
 # The chat's foreign key to its session is checked at the end of the statement, when the session
@@ -61,6 +64,9 @@ WITH target AS (
 )
 SELECT last_seq FROM chat
 """
+# Longest shutdown waits for the pool to close gracefully; a partitioned server never answers the
+# goodbyes, and what is left is then terminated.
+CLOSE_SECONDS = 2.0
 # With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
 _CREATE_AND_NOTIFY = _CREATE + f"RETURNING pg_notify('{CHANNEL}', $7)\n"
 
@@ -89,8 +95,46 @@ class LazyPostgresEngine(PostgresEngine):
     async def check_version(self) -> None:
         return None
 
+    async def open(
+        self,
+        *,
+        min_size: int,
+        max_size: int,
+        query_timeout: float,
+        statement_cache_size: int,
+        events_url: str,
+    ) -> Transport:
+        """The pool (its gate, its deadline); what carries events without Redis: NOTIFY, on
+        `events_url` (a direct connection, where the pool goes through a transaction pooler)."""
+        self.deadline = query_timeout
+        self.gate = asyncio.Semaphore(max_size)
+        await self.start_connection_pool(
+            min_size=min_size,
+            max_size=max_size,
+            reset=keep_session,
+            statement_cache_size=statement_cache_size,
+            # asyncpg's own bound on each query; it also bounds the cancel request asyncpg sends
+            # in the background for a query cut short, which a partitioned server never answers.
+            command_timeout=query_timeout + 1,
+        )
+        return PostgresNotify(
+            self.hub, events_url or self.config["dsn"], connect_timeout=self.config["timeout"]
+        )
+
+    async def close(self) -> None:
+        """The pool closed within CLOSE_SECONDS; what a silent network holds, terminated."""
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+            except TimeoutError:
+                pool.terminate()
+
     def transaction(self, allow_nested: bool = True) -> ServiceTransaction:
         return ServiceTransaction(engine=self, allow_nested=allow_nested)
+
+    def write_transaction(self) -> ServiceTransaction:
+        return self.transaction()
 
     async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
         # Piccolo's, with a connection whose use was cut short terminated, never reused.
@@ -156,3 +200,46 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     connections: the rule that also keeps it safe behind a transaction pooler), so there is nothing
     to reset; asyncpg still ends any transaction left open before this is called.
     """
+
+
+class PostgresNotify:
+    """`pg_notify` in the writing transaction; `LISTEN` on one dedicated connection per process."""
+
+    in_transaction = True
+
+    def __init__(self, hub: EventHub, dsn: str, *, connect_timeout: float) -> None:
+        self._hub = hub
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
+        self._listener: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def publish(self, payloads: Sequence[str]) -> None:
+        return None  # sent by the transaction itself, and left with its commit
+
+    async def listen(self) -> None:
+        async with self._lock:
+            if self._listener is not None and not self._listener.is_closed():
+                return
+            try:
+                self._listener = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+                self._listener.add_termination_listener(self._on_listener_lost)
+                await self._listener.add_listener(CHANNEL, self._on_notification)
+            except Exception as exc:
+                raise translate(exc) from exc
+
+    def _on_notification(self, connection: Any, pid: int, channel: str, payload: object) -> None:
+        self._hub.deliver(str(payload))
+
+    def _on_listener_lost(self, connection: Any) -> None:
+        if connection is not self._listener:
+            return  # closed on purpose by close()
+        self._listener = None
+        self._hub.lose_all()
+
+    async def close(self, *, within: float) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.close(timeout=within)
+            listener.terminate()  # what a silent network kept from closing

@@ -1,8 +1,9 @@
 """Chat events through Redis Pub/Sub, when replicas share a Redis (`REDIS_URL`).
 
 A write publishes its events after its commit and before its response, within `REDIS_TIMEOUT`,
-through the fail-open guard of `db/shared.py`. Every process that has subscribers listens on one
-connection of its own to one channel; each subscriber keeps its account's events, as with `NOTIFY`.
+through the fail-open guard of `db/redis_client.py`. Every process that has subscribers listens on
+one connection of its own to one channel; each subscriber keeps its account's events, as with
+`NOTIFY`.
 
 Pub/Sub delivers at most once: an event Redis never took is gone. The service makes that loud
 instead of silent. A process that could not publish ends its own subscribers' streams at once, and
@@ -25,7 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from db.events import CHANNEL, EventHub, EventsUnavailable
-from db.shared import SharedState
+from db.redis_client import SharedState
 
 # Published before the first event that follows events this process could not publish.
 GAP = b"gap"
@@ -46,6 +47,8 @@ def channel_of(shared: SharedState) -> str:
 
 
 class RedisPubSub:
+    in_transaction = False
+
     def __init__(self, hub: EventHub, shared: SharedState) -> None:
         self._hub = hub
         self._shared = shared

@@ -18,8 +18,8 @@ from piccolo.engine.sqlite import (
 )
 from piccolo.table import Table
 
-from db.connections import DatabaseHealth
-from db.events import EventHub
+from db.events import EventHub, InProcess, Transport
+from db.health import DatabaseHealth
 from db.rows import ChatRow, NextChunk, OwnMessage
 
 # Long enough to ride out a burst of writers queued on SQLite's single write lock.
@@ -189,6 +189,28 @@ class TidySQLiteEngine(SQLiteEngine):
             raise
         await self.end_turn()
         return rows
+
+    async def open(
+        self,
+        *,
+        min_size: int,
+        max_size: int,
+        query_timeout: float,
+        statement_cache_size: int,
+        events_url: str,
+    ) -> Transport:
+        """WAL mode; without Redis, events go from the commit straight to this process's hub
+        (SQLite serves one process). The pool's settings are PostgreSQL's."""
+        enable_wal(self.path)
+        return InProcess(self.hub)
+
+    async def close(self) -> None:
+        await self.wait_closed()
+
+    def write_transaction(self) -> SQLiteTransaction:
+        """Takes the write lock up front, so that concurrent writers wait for it (busy timeout)
+        instead of failing with "database is locked"."""
+        return self.transaction(transaction_type=TransactionType.immediate)
 
     def transaction(
         self,

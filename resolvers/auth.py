@@ -16,7 +16,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db import queries
-from db.shared import SharedState
+from db.redis_client import SharedState
 from resolvers import identities
 from resolvers.clock import now
 from resolvers.errors import AmbiguousCredentials, InvalidToken, RateLimited, Unauthenticated

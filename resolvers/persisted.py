@@ -12,24 +12,18 @@ can fill it for the others. A document not registered still runs; its client sen
 
 from __future__ import annotations
 
-import time
-
-import redis.asyncio
 from cachetools import LRUCache
 from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from db.shared import SharedState
+from db.persisted_queries import SharedDocuments
+from db.redis_client import SharedState
 from resolvers.auth import limit_storage
 from resolvers.models import Caller
 
 LOCAL_DOCUMENTS = 1000
-SHARED_DOCUMENTS = 10_000
-SHARED_TTL_SECONDS = 24 * 3600
 MAX_DOCUMENT_BYTES = 4096
 REGISTRATIONS = "100/hour"  # per caller
-_PREFIX = "chats_api:apq:"
-_INDEX = "chats_api:apq-index"  # hashes by registration time, to keep the newest only
 
 
 class PersistedQueries:
@@ -38,6 +32,7 @@ class PersistedQueries:
     ) -> None:
         self._local: LRUCache[str, str] = LRUCache(LOCAL_DOCUMENTS)
         self._shared = shared
+        self._store = SharedDocuments(shared) if shared is not None else None
         self._registrations = parse(registrations)
         self._limiter = SlidingWindowCounterRateLimiter(limit_storage(shared))
 
@@ -58,27 +53,13 @@ class PersistedQueries:
 
     async def get(self, digest: str) -> str | None:
         document = self._local.get(digest)
-        if document is None and self._shared is not None:
-            found = await self._shared.run(lambda r: r.get(_PREFIX + digest), None)
-            if found is not None:
-                document = found.decode() if isinstance(found, bytes) else str(found)
+        if document is None and self._store is not None:
+            document = await self._store.get(digest)
+            if document is not None:
                 self._local[digest] = document
         return document
 
     async def put(self, digest: str, document: str) -> None:
         self._local[digest] = document
-        if self._shared is not None:
-
-            async def register(client: redis.asyncio.Redis) -> None:
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.set(_PREFIX + digest, document, ex=SHARED_TTL_SECONDS)
-                    pipe.zadd(_INDEX, {digest: time.time()})
-                    pipe.zcard(_INDEX)
-                    *_, size = await pipe.execute()
-                if size > SHARED_DOCUMENTS:
-                    evicted: list[tuple[bytes, float]] = await client.zpopmin(  # type: ignore[assignment]
-                        _INDEX, size - SHARED_DOCUMENTS
-                    )
-                    await client.delete(*(_PREFIX.encode() + name for name, _ in evicted))
-
-            await self._shared.run(register, None)
+        if self._store is not None:
+            await self._store.put(digest, document)

@@ -11,10 +11,10 @@ from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.persisted import PersistedQueries
 from resolvers.streams import OpenStreams
 from schema.endpoint import GraphQLEndpoint
-from schema.execution.cache import Plans, compiles_for
+from schema.execution.plans import Plans, compiles_for
+from schema.gate import DocumentGate
 from schema.schema import Schema, build_schema
 from schema.sockets import GraphQLSockets
-from schema.trusted import DocumentGate
 
 logger = logging.getLogger("chats_api.graphql")
 

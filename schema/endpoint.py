@@ -32,11 +32,11 @@ from chats_api import jsoncodec
 from resolvers.models import Caller
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
-from schema.execution.cache import Plans
 from schema.execution.plan import Plan
+from schema.execution.plans import Plans
+from schema.gate import Admitted, DocumentGate, Refused
 from schema.reading import BadRequest, GraphQLRequest, read_request
 from schema.schema import Schema
-from schema.trusted import Admitted, DocumentGate, Refused
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
 # The playground loads everything from the service itself, and nothing else may run on it.

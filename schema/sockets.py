@@ -36,11 +36,12 @@ from resolvers.streams import OpenStreams
 from schema.context import Context
 from schema.cost import cost_of_text
 from schema.errors import BAD_USER_INPUT, from_service_error
-from schema.schema import MAX_TOKENS, Schema
-from schema.trusted import Refused
+from schema.extensions import MAX_TOKENS
+from schema.gate import Refused
+from schema.schema import Schema
 
 if TYPE_CHECKING:
-    from schema.trusted import DocumentGate
+    from schema.gate import DocumentGate
 
 # Every this often the socket's credentials are checked again. Keys and identities are cached
 # for KEY_CACHE_SECONDS (1 s), so a revoked key closes its sockets within about 1.5 s, as a

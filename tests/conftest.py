@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from anyio.from_thread import start_blocking_portal
 from starlette.applications import Starlette
 
 from chats_api.app import create_app
 from chats_api.settings import Settings
+from db.engine import use_engine
 from tests.support.api import Api
 from tests.support.apps import AppFactory, http_client, make_api
 from tests.support.databases import (
@@ -29,6 +31,7 @@ from tests.support.issuer import SigningKey, StandInIssuer, new_key
 from tests.support.oidc import Provider
 from tests.support.redis import TEST_REDIS_URL, RedisServer, flush, redis_unreachable
 from tests.support.servers import serving
+from tests.support.twins import Twins
 from tests.support.world import FAULTS, World, build_world
 
 SYSTEM = Path(__file__).parent / "system"
@@ -246,3 +249,35 @@ def two_servers(database: Database, events_env: dict[str, str]) -> Iterator[tupl
             else first
         )
         yield first, second
+
+
+@pytest.fixture
+async def signed_in(
+    protocol: str, app_for: AppFactory, issuer: StandInIssuer, request: pytest.FixtureRequest
+) -> AsyncIterator[Api]:
+    """The protocol's client on an app that accepts the stand-in issuer's tokens; a test's
+    `settings` marker adds settings."""
+    marker = request.node.get_closest_marker("settings")
+    overrides: dict[str, Any] = marker.kwargs if marker else {}
+    async with app_for(**issuer.settings(**overrides)) as app, http_client(app) as client:
+        yield make_api(protocol, client)
+
+
+@pytest.fixture
+def twins(app_for: AppFactory) -> Iterator[Twins]:
+    with start_blocking_portal() as portal, ExitStack() as stack:
+        compiled = stack.enter_context(portal.wrap_async_context_manager(app_for()))
+        standard = stack.enter_context(
+            portal.wrap_async_context_manager(app_for(graphql_compiled=False))
+        )
+        clients = [
+            stack.enter_context(portal.wrap_async_context_manager(http_client(app)))
+            for app in (compiled, standard)
+        ]
+
+        async def world() -> World:
+            use_engine(compiled.state.engine)
+            return await build_world()
+
+        plans = compiled.state.graphql.http.plans.plan
+        yield Twins(portal, clients[0], clients[1], plans, portal.call(world))

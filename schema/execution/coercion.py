@@ -26,7 +26,7 @@ from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UNSET
 
-from schema.execution.compile import NotCompiled
+from schema.execution.compiler import NotCompiled
 from schema.execution.private import (
     GraphQLVariableSignature,
     VariableValues,

@@ -40,7 +40,7 @@ from schema.execution.coercion import (
     coerce_variables,
     direct_call,
 )
-from schema.execution.compile import Completer, FieldCompiler, NotCompiled, handle_field_error
+from schema.execution.compiler import Completer, FieldCompiler, NotCompiled, handle_field_error
 from schema.execution.private import (
     FragmentDetails,
     VariableValues,

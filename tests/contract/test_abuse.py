@@ -15,7 +15,7 @@ from graphql import get_introspection_query
 from strawberry.schema.schema import validate_document as strawberry_validate
 
 from resolvers.persisted import MAX_DOCUMENT_BYTES
-from schema.trusted import TOO_MANY_FIELDS
+from schema.gate import TOO_MANY_FIELDS
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
 from tests.support.world import World, build_world
@@ -99,7 +99,7 @@ async def test_graphql_document_size(client: httpx.AsyncClient, declared: bool) 
 async def test_caches_are_bounded() -> None:
     from strawberry.extensions.parser_cache import _get_parse_cache
 
-    from schema.schema import CACHE_SIZE, VALIDATION_CACHE
+    from schema.extensions import CACHE_SIZE, VALIDATION_CACHE
 
     parse_cache: Any = _get_parse_cache(CACHE_SIZE)
     assert parse_cache.cache_info().maxsize == CACHE_SIZE == 256
@@ -338,8 +338,8 @@ async def test_a_new_document_is_validated_once(
         return validate(*args)
 
     # Wherever a path may call it from (the compiler imported it once too).
-    monkeypatch.setattr("schema.schema.validate_document", counting)
-    monkeypatch.setattr("schema.execution.cache.validate_document", counting, raising=False)
+    monkeypatch.setattr("schema.extensions.validate_document", counting)
+    monkeypatch.setattr("schema.execution.plans.validate_document", counting, raising=False)
     fresh = f"# {uuid.uuid4()}\n{query}"
     for _ in range(3):
         assert (await graphql(client, fresh, world.keys["alice"])).status_code == 200

@@ -13,112 +13,21 @@ times `normalise` replaces by their order of appearance; a delete goes to a twin
 from __future__ import annotations
 
 import hashlib
-import logging
-import re
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
-import graphql
-import httpx
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis_graphql import Mode, from_schema
-from prometheus_client import REGISTRY
+from anyio.from_thread import start_blocking_portal
 
 from db.engine import use_engine
-from schema.context import Context
-from schema.execution.plan import Plan
-from schema.schema import MAX_ALIASES, build_schema
+from schema.extensions import MAX_ALIASES
 from tests.support.apps import AppFactory, http_client
-from tests.support.world import World, build_world
+from tests.support.twins import GRAPHQL_RESPONSE, JSON, Twins, normalise
+from tests.support.world import build_world
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
 
-UUID_OR_TIME = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
-)
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 CHAT = "chat { id title accountId sessionId artistId createdAt updatedAt __typename }"
-
-
-def normalise(value: Any, seen: dict[str, str]) -> Any:
-    """Ids and times made during the run, by order of first appearance (the same id twice is
-    the same placeholder twice, so a field answering the wrong id still differs)."""
-    if isinstance(value, dict):
-        return {key: normalise(item, seen) for key, item in value.items()}
-    if isinstance(value, list):
-        return [normalise(item, seen) for item in value]
-    if isinstance(value, str):
-        return UUID_OR_TIME.sub(lambda m: seen.setdefault(m.group(), f"<{len(seen)}>"), value)
-    return value
-
-
-@dataclass
-class Twins:
-    portal: BlockingPortal
-    compiled: httpx.AsyncClient
-    standard: httpx.AsyncClient
-    plans: Callable[[str, str | None], Plan | None]
-    world: World
-
-    def answers(self, body: dict[str, Any], **options: Any) -> tuple[Any, Any]:
-        answers: tuple[Any, Any] = self.portal.call(self._answers, body, options)
-        return answers
-
-    async def _answers(self, body: dict[str, Any], options: dict[str, Any]) -> tuple[Any, Any]:
-        key = options.get("key", "alice")
-        headers = {"accept": options.get("accept", JSON)}
-        if key is not None:
-            headers["x-api-key"] = self.world.keys[key]
-        twin_bodies = options.get("bodies", (body, body))
-        answers = []
-        for client, sent in zip((self.compiled, self.standard), twin_bodies, strict=True):
-            response = await client.post("/graphql", json=sent, headers=headers)
-            answers.append(
-                (
-                    response.status_code,
-                    response.headers["content-type"],
-                    response.headers.get("retry-after"),
-                    normalise(response.json(), {}),
-                )
-            )
-        return answers[0], answers[1]
-
-    def same(self, body: dict[str, Any], *, compiled: bool, **options: Any) -> Any:
-        """Both answers, required identical; and whether the document took the compiled path."""
-        fast, standard = self.answers(body, **options)
-        assert fast == standard
-        if "query" in body:
-            plan = self.plans(body["query"], body.get("operationName"))
-            assert isinstance(plan, Plan) is compiled, body["query"]
-        return fast[3]
-
-
-@pytest.fixture
-def twins(app_for: AppFactory) -> Iterator[Twins]:
-    with start_blocking_portal() as portal, ExitStack() as stack:
-        compiled = stack.enter_context(portal.wrap_async_context_manager(app_for()))
-        standard = stack.enter_context(
-            portal.wrap_async_context_manager(app_for(graphql_compiled=False))
-        )
-        clients = [
-            stack.enter_context(portal.wrap_async_context_manager(http_client(app)))
-            for app in (compiled, standard)
-        ]
-
-        async def world() -> World:
-            use_engine(compiled.state.engine)
-            return await build_world()
-
-        plans = compiled.state.graphql.http.plans.plan
-        yield Twins(portal, clients[0], clients[1], plans, portal.call(world))
 
 
 def test_every_field_of_a_created_chat(twins: Twins) -> None:
@@ -345,114 +254,3 @@ def test_rate_limited(app_for: AppFactory) -> None:
     assert fast == standard_answer
     assert fast[0] is not None
     assert fast[1]["errors"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
-
-
-# Generated documents ---------------------------------------------------------------------------
-
-GENERATED = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,  # the same documents every run: a failure in CI replays locally
-)
-
-
-def _uuid_values(world: World) -> st.SearchStrategy[graphql.ValueNode]:
-    known = [str(getattr(world, name)) for name in ("alice", "bob", "label", "band", "stranger")]
-    values = st.one_of(
-        st.sampled_from(known), st.uuids().map(str), st.sampled_from(["nope", "", "1234"])
-    )
-    return values.map(lambda value: graphql.StringValueNode(value=value))
-
-
-def _generated(twins: Twins, mode: Mode) -> Callable[[], int]:
-    documents = from_schema(
-        build_schema()._schema,
-        fields=["chat", "chats", "createChat", "updateChat", "deleteChat"],
-        custom_scalars={"UUID": _uuid_values(twins.world)},
-        mode=mode,
-    )
-
-    compiled = 0
-
-    @GENERATED
-    @given(query=documents)
-    def check(query: str) -> None:
-        nonlocal compiled
-        fast, standard = twins.answers({"query": query})
-        assert fast == standard, query
-        compiled += isinstance(twins.plans(query, None), Plan)
-
-    def run() -> int:
-        check()
-        return compiled
-
-    return run
-
-
-def test_generated_documents(twins: Twins) -> None:
-    # Many generated documents are compiled: not a query of two root fields, nor one selecting a
-    # chat's messages, isStreaming or hasUnread (fields with resolvers, Strawberry's to run).
-    assert _generated(twins, Mode.POSITIVE)() > 20
-
-
-def test_generated_invalid_documents(twins: Twins) -> None:
-    assert _generated(twins, Mode.NEGATIVE)() == 0  # each has one violation: never compiled
-
-
-# One pipeline, two executors ----------------------------------------------------------------
-
-
-def test_both_executors_give_resolvers_the_same_context(
-    twins: Twins, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A resolver that sets a response header works whichever executor runs it."""
-    seen: list[tuple[str, ...]] = []
-    authenticate = Context.caller
-
-    async def caller(self: Context) -> Any:
-        assert self.headers is not None
-        seen.append((type(self).__name__, *sorted(vars(self)), type(self.headers).__name__))
-        self.headers["x-seen-by"] = "resolver"
-        return await authenticate(self)
-
-    monkeypatch.setattr(Context, "caller", caller)
-    query = "mutation { createChat { chat { title } } }"
-
-    async def both() -> list[tuple[int, str | None]]:
-        answers = []
-        for client in (twins.compiled, twins.standard):
-            response = await client.post(
-                "/graphql", json={"query": query}, headers={"x-api-key": twins.world.keys["alice"]}
-            )
-            answers.append((response.status_code, response.headers.get("x-seen-by")))
-        return answers
-
-    assert twins.portal.call(both) == [(200, "resolver"), (200, "resolver")]
-    assert isinstance(twins.plans(query, None), Plan)  # the first answer was the plan's
-    assert len(seen) == 2
-    assert seen[0] == seen[1]
-
-
-def test_the_access_line_and_the_metrics_name_the_executor(
-    twins: Twins, caplog: pytest.LogCaptureFixture
-) -> None:
-    def executions(executor: str) -> float:
-        value = REGISTRY.get_sample_value(
-            "chats_api_graphql_executions_total", {"executor": executor}
-        )
-        return value or 0.0
-
-    before = {name: executions(name) for name in ("compiled", "strawberry")}
-    caplog.set_level(logging.INFO, logger="chats_api.access")
-    twins.same({"query": "{ viewer { account { name } } }"}, compiled=True)
-    twins.same({"query": "{ __schema { queryType { name } } }"}, compiled=False)
-    lines = [r for r in caplog.records if r.name == "chats_api.access"]
-    assert [getattr(r, "executor", None) for r in lines] == [
-        "compiled",  # the compiled app, then the one that never compiles
-        "strawberry",
-        "strawberry",  # introspection is not compiled
-        "strawberry",
-    ]
-    assert executions("compiled") - before["compiled"] == 1
-    assert executions("strawberry") - before["strawberry"] == 3

@@ -312,24 +312,33 @@ async def test_paging_both_ways(
     default = await talk.newest(chat, key(world))
     assert [m["id"] for m in default.value] == ids
     if talk.protocol == "rest":
-        seen: list[str] = []
-        before = newest.body["previous"]
-        while before is not None:
-            older = (
-                await client.get(
-                    f"/api/chats/{chat}/messages",
-                    headers=key(world),
-                    params={"limit": 3, "before": before},
-                )
-            ).json()
-            seen = [m["id"] for m in older["messages"]] + seen
-            before = older["previousCursor"]
-        assert seen == ids[:4]
-        bad = await client.get(
-            f"/api/chats/{chat}/messages", headers=key(world), params={"limit": 0}
-        )
-        assert bad.json()["message"] == "limit must be an integer between 1 and 100"
-        return
+        await _rest_pages_backwards(client, world, chat, newest.body["previous"], ids[:4])
+    else:
+        await _graphql_pages(client, world, chat, ids)
+
+
+async def _rest_pages_backwards(
+    client: httpx.AsyncClient, world: World, chat: str, before: str | None, older: list[str]
+) -> None:
+    seen: list[str] = []
+    while before is not None:
+        page = (
+            await client.get(
+                f"/api/chats/{chat}/messages",
+                headers=key(world),
+                params={"limit": 3, "before": before},
+            )
+        ).json()
+        seen = [m["id"] for m in page["messages"]] + seen
+        before = page["previousCursor"]
+    assert seen == older
+    bad = await client.get(f"/api/chats/{chat}/messages", headers=key(world), params={"limit": 0})
+    assert bad.json()["message"] == "limit must be an integer between 1 and 100"
+
+
+async def _graphql_pages(
+    client: httpx.AsyncClient, world: World, chat: str, ids: list[str]
+) -> None:
     query = "query($id: UUID!, $a: Int, $b: String, $c: Int, $d: String) { chat(id: $id) { messages(first: $a, after: $b, last: $c, before: $d) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } } }"  # noqa: E501
 
     async def page(**variables: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-import schema.execution.cache
+import schema.execution.plans
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, run_cli
 from tests.support.issuer import StandInIssuer
@@ -137,13 +137,13 @@ async def test_a_trusted_document_is_parsed_and_planned_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parsed: list[str] = []
-    real_parse = schema.execution.cache.parse  # type: ignore[attr-defined]
+    real_parse = schema.execution.plans.parse  # type: ignore[attr-defined]
 
     def counting(source: Any, **kwargs: Any) -> Any:
         parsed.append(str(source))
         return real_parse(source, **kwargs)
 
-    monkeypatch.setattr(schema.execution.cache, "parse", counting)
+    monkeypatch.setattr(schema.execution.plans, "parse", counting)
     async with serve(app_for) as (client, world):
         for n in range(5):
             body = {"documentId": "create-1", "variables": {"input": {"topic": f"n{n}"}}}

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chats_api.head_limits import HEAD_SECONDS
 from chats_api.middleware import MAX_GRAPHQL_BODY_BYTES
-from chats_api.protocol import HEAD_SECONDS
-from schema.trusted import TOO_MANY_FIELDS
+from schema.gate import TOO_MANY_FIELDS
 from tests.support.databases import Database
 from tests.support.issuer import AUDIENCE, StandInIssuer
 from tests.support.servers import provision, running_pid, serving

@@ -102,23 +102,8 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
         other = stack.enter_context(serving(database, env=env, output=outputs[1]))
         subscribers = [Subscriber(writing, key), Subscriber(other, key)]
         following = [asyncio.create_task(s.run(stop)) for s in subscribers]
-        faults: list[tuple[float, float]] = []
         async with Load(writing, key, clients=4) as load:
-            await asyncio.sleep(2)
-            for _ in range(2):
-                started = time.monotonic()
-                redis_server.stop()
-                await asyncio.sleep(1.5)
-                redis_server.start()
-                faults.append((started, time.monotonic()))
-                await asyncio.sleep(3)
-                started = time.monotonic()
-                proxy.delay = 0.3
-                await asyncio.sleep(2)
-                proxy.delay = 0.0
-                faults.append((started, time.monotonic()))
-                await asyncio.sleep(3)
-            await asyncio.sleep(3)
+            faults = await _restarts_and_slowness(redis_server, proxy)
         await asyncio.sleep(1)  # the last events on their way
         stop.set()
         await asyncio.gather(*following)
@@ -132,6 +117,45 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
     await database.assert_nothing_lost(load.acknowledged)
     assert (await database.counts())["chats"] == len(load.acknowledged)
 
+    _assert_told_and_whole(subscribers, faults, load)
+    # One line when each outage begins and one when it ends, per process; the writing one saw
+    # every fault.
+    for log in logs:
+        assert _lines(log, "redis unreachable") == _lines(log, "redis back after")
+    assert _lines(logs[0], "redis unreachable") >= 4
+    print(
+        f"\nRedis restarted and slow: {len(load.answers)} creates, slowest {load.slowest:.2f} s;"
+        f" streams per subscriber: {[len(s.streams) for s in subscribers]}"
+    )
+
+
+async def _restarts_and_slowness(
+    redis_server: RedisServer, proxy: TcpProxy
+) -> list[tuple[float, float]]:
+    """Twice: Redis stopped for 1.5 s and started again, then 300 ms late for 2 s; each fault's
+    (start, end)."""
+    faults: list[tuple[float, float]] = []
+    await asyncio.sleep(2)
+    for _ in range(2):
+        started = time.monotonic()
+        redis_server.stop()
+        await asyncio.sleep(1.5)
+        redis_server.start()
+        faults.append((started, time.monotonic()))
+        await asyncio.sleep(3)
+        started = time.monotonic()
+        proxy.delay = 0.3
+        await asyncio.sleep(2)
+        proxy.delay = 0.0
+        faults.append((started, time.monotonic()))
+        await asyncio.sleep(3)
+    await asyncio.sleep(3)
+    return faults
+
+
+def _assert_told_and_whole(
+    subscribers: list[Subscriber], faults: list[tuple[float, float]], load: Load
+) -> None:
     acknowledged = sorted(
         (answer.started, answer.started + answer.seconds, answer.chat_id) for answer in load.answers
     )
@@ -151,12 +175,3 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
         expected = [chat for started, done, chat in acknowledged if started > last.started + 0.5]
         assert len(expected) > 50
         assert set(expected) <= set(last.heard)
-    # One line when each outage begins and one when it ends, per process; the writing one saw
-    # every fault.
-    for log in logs:
-        assert _lines(log, "redis unreachable") == _lines(log, "redis back after")
-    assert _lines(logs[0], "redis unreachable") >= 4
-    print(
-        f"\nRedis restarted and slow: {len(load.answers)} creates, slowest {load.slowest:.2f} s;"
-        f" streams per subscriber: {[len(s.streams) for s in subscribers]}"
-    )

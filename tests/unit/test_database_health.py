@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from db.connections import DatabaseHealth
+from db.health import DatabaseHealth
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:

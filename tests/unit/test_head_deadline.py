@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chats_api.protocol import GuardedHttpToolsProtocol
+from chats_api.head_limits import GuardedHttpToolsProtocol
 
 pytestmark = pytest.mark.anyio
 

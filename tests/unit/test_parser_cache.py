@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from graphql.language.parser import Parser
 
-from schema.schema import MAX_TOKENS, PARSED, build_schema
+from schema.extensions import MAX_TOKENS, PARSED
+from schema.schema import build_schema
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,9 @@ import pytest
 from strawberry.extensions import MaskErrors
 
 from schema.edge import graphql_edge
-from schema.execution.cache import COMPILES_FOR
-from schema.schema import EXTENSIONS, Mutation, Query, Schema, Subscription
+from schema.execution.plans import COMPILES_FOR
+from schema.extensions import EXTENSIONS
+from schema.schema import Mutation, Query, Schema, Subscription
 
 
 def schema_with(extensions: list[Any]) -> Schema:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import graphql
 import pytest
 
-from schema.schema import VALIDATION_CACHE, build_schema
+from schema.extensions import VALIDATION_CACHE
+from schema.schema import build_schema
 
 INVALID = "{ chats(first: 1) { edges { node { nope } } } }"
 

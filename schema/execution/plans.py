@@ -19,21 +19,21 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.types.execution import ExecutionContext
 
 from schema.errors import ErrorCodes
-from schema.execution.compile import NotCompiled
+from schema.execution.compiler import NotCompiled
 from schema.execution.plan import Plan
 from schema.execution.private import graphql_schema
-from schema.schema import (
+from schema.extensions import (
     LIMIT_RULES,
     MAX_TOKENS,
     CallerTokenLimit,
     LimitRules,
     OperationCost,
     OperationNameRequired,
-    Schema,
     TextParserCache,
     TextValidationCache,
     validated,
 )
+from schema.schema import Schema
 
 PLANS = 1000  # documents a worker keeps compiled (or knows it cannot compile)
 

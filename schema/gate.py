@@ -1,9 +1,7 @@
-"""Trusted documents at the GraphQL edge: reading a frontend's manifest against this schema, and
-deciding, for each request, which document runs (sent in full, by `sha256Hash`, or by
-`documentId`) and whether the safelist lets it.
-
-The HTTP paths and the WebSocket ask the same `DocumentGate`; `resolvers/documents.py` holds the
-documents and the rule of who may run an untrusted one.
+"""Which document a GraphQL request runs, decided once per request on both transports: sent in
+full, by `sha256Hash` (a trusted document or an automatic persisted query) or by `documentId`, and
+whether the safelist lets it. `resolvers/documents.py` holds the trusted documents and the rule of
+who may run an untrusted one.
 """
 
 from __future__ import annotations
@@ -12,32 +10,21 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import orjson
 from cachetools import LRUCache
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import DocumentNode, GraphQLError, parse
 from prometheus_client import Counter
-from strawberry.types.execution import ExecutionContext
 
-from resolvers.documents import (
-    DocumentRow,
-    Safelist,
-    TrustedDocuments,
-    may_run_untrusted,
-    sha256_of,
-)
+from resolvers.documents import Safelist, TrustedDocuments, may_run_untrusted, sha256_of
 from resolvers.persisted import PersistedQueries
-from resolvers.validation import has_control_characters
 from schema.context import Context
 from schema.cost import find_operation, selects_more_than
 from schema.errors import BAD_USER_INPUT
-from schema.execution.private import graphql_schema
-from schema.schema import LIMIT_RULES, MAX_FIELDS, MAX_TOKENS, Schema, token_budget, validated
+from schema.extensions import MAX_FIELDS, token_budget
 
 logger = logging.getLogger("chats_api.documents")
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
-APOLLO_FORMAT = "apollo-persisted-query-manifest"
 # Untrusted operations logged once each (audit), remembered by hash this many at a time.
 AUDITED = 10_000
 # Untrusted documents known to be within MAX_FIELDS, remembered by text this many at a time.
@@ -56,111 +43,6 @@ REFUSALS = Counter(
     ["policy"],
 )
 _TRUSTED, _UNTRUSTED = DOCUMENTS.labels("true"), DOCUMENTS.labels("false")
-
-
-# Manifests -------------------------------------------------------------------------------------
-
-
-class ManifestError(Exception):
-    """The manifest as a whole cannot be read."""
-
-
-@dataclass(frozen=True)
-class Refusal:
-    document_id: str
-    error: str
-
-
-def read_manifest(text: str | bytes, schema: Schema) -> tuple[list[DocumentRow], list[Refusal]]:
-    """The documents of an Apollo persisted-query manifest or of a `{"ID": "BODY"}` map, each
-    parsed and validated against `schema` and its limits; and those refused, with their first
-    error. Raises ManifestError when it is neither format."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ManifestError(f"the manifest is not JSON: {exc}") from None
-    entries = _entries(data)
-    apollo = isinstance(data, dict) and data.get("format") == APOLLO_FORMAT
-    context = ExecutionContext(query=None, schema=schema, allowed_operations=())
-    rules = (*context.validation_rules, *LIMIT_RULES)
-    documents: dict[str, DocumentRow] = {}
-    refused: list[Refusal] = []
-    for document_id, body, claimed_type in entries:
-        digest = sha256_of(body)
-        error = None
-        if has_control_characters(document_id):
-            error = "the id holds control characters"
-        elif apollo and document_id != digest:
-            error = f"the id is not the SHA-256 of the body ({digest})"
-        if error is None:
-            checked = _check(body, schema, rules)
-            if isinstance(checked, str):
-                error = checked
-            else:
-                operation_type, name = checked
-                if claimed_type is not None and claimed_type != operation_type:
-                    error = f"the manifest says {claimed_type}, the body is a {operation_type}"
-        if error is not None:
-            refused.append(Refusal(document_id, error))
-            continue
-        documents[document_id] = DocumentRow(
-            id=document_id, sha256=digest, name=name, operation_type=operation_type, body=body
-        )
-    return list(documents.values()), refused
-
-
-def _entries(data: object) -> list[tuple[str, str, str | None]]:
-    """(id, body, operation type the manifest claims) of either format."""
-    if isinstance(data, dict) and "format" in data:
-        if data.get("format") != APOLLO_FORMAT or data.get("version") != 1:
-            raise ManifestError(
-                f"unknown manifest format {data.get('format')!r} (version {data.get('version')!r});"
-                f' expected "{APOLLO_FORMAT}" version 1, or {{"ID": "BODY"}}'
-            )
-        operations = data.get("operations")
-        if not isinstance(operations, list):
-            raise ManifestError("an Apollo manifest's `operations` must be a list")
-        entries = []
-        for number, operation in enumerate(operations):
-            if not (
-                isinstance(operation, dict)
-                and isinstance(operation.get("id"), str)
-                and isinstance(operation.get("body"), str)
-                and operation.get("type") in ("query", "mutation", "subscription")
-            ):
-                raise ManifestError(
-                    f"operation {number} needs a string `id` and `body`, and a `type`"
-                    " (query, mutation or subscription)"
-                )
-            entries.append((operation["id"], operation["body"], operation["type"]))
-        return entries
-    if isinstance(data, dict) and data and all(isinstance(v, str) for v in data.values()):
-        return [(str(key), value, None) for key, value in data.items()]
-    raise ManifestError(
-        f'expected an Apollo persisted-query manifest ("format": "{APOLLO_FORMAT}") or a'
-        ' non-empty {"ID": "BODY"} map'
-    )
-
-
-def _check(body: str, schema: Schema, rules: tuple[object, ...]) -> tuple[str, str] | str:
-    """(operation type, name) of a document that runs here, or its first error."""
-    if not body.strip():
-        return "the document is empty"
-    try:
-        document = parse(body, max_tokens=MAX_TOKENS)
-    except GraphQLError as exc:
-        return exc.message
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if len(operations) != 1:
-        return f"a trusted document holds one operation, this one {len(operations)}"
-    errors = validated(graphql_schema(schema), body, document, rules)  # type: ignore[arg-type]
-    if errors:
-        return errors[0].message
-    operation = operations[0]
-    return operation.operation.value, operation.name.value if operation.name else ""
-
-
-# Requests --------------------------------------------------------------------------------------
 
 
 class Refused(Exception):

@@ -15,18 +15,18 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
 )
-from strawberry.extensions import (
-    AddValidationRules,
-    SchemaExtension,
-    max_aliases,
-    query_depth_limiter,
-)
-from strawberry.schema.schema import validate_document
+from strawberry.extensions import AddValidationRules, SchemaExtension
 
 from schema.context import Context
 from schema.cost import find_operation, operation_cost
 from schema.errors import ErrorCodes
-from schema.execution.private import graphql_schema, provided_operation_name
+from schema.execution.private import (
+    aliases_rule,
+    depth_rule,
+    graphql_schema,
+    provided_operation_name,
+    validate_document,
+)
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -159,8 +159,8 @@ def validated(
 # Built once: QueryDepthLimiter and MaxAliasesLimiter make a new rule class per instance, and a
 # per-request instance would then never hit the validation cache (its key holds the rule classes).
 LIMIT_RULES: list[type[ASTValidationRule]] = [
-    query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None),
-    max_aliases.create_validator(MAX_ALIASES),
+    depth_rule(MAX_DEPTH),
+    aliases_rule(MAX_ALIASES),
 ]
 
 

@@ -35,6 +35,7 @@ from schema.execution.private import (
     get_argument_values,
     input_is_nested_too_deeply,
     maybe_use_default_value,
+    strawberry_info,
 )
 from schema.schema import Schema
 
@@ -137,7 +138,7 @@ def direct_call(
     info_name = resolver.info_parameter.name if resolver.info_parameter else None
 
     def call(source: Any, raw_info: Any, raw: dict[str, Any]) -> Any:
-        info = info_class(_raw_info=raw_info, _field=definition)
+        info = strawberry_info(info_class, raw_info, definition)
         kwargs = {python: convert(raw[name]) for name, python, convert in planned if name in raw}
         for name in source_names:
             kwargs[name] = source

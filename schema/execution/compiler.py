@@ -32,6 +32,7 @@ from schema.execution.private import (
     VariableValues,
     collect_subfields,
     graphql_schema,
+    is_default_resolver,
 )
 from schema.schema import Schema
 
@@ -207,11 +208,7 @@ class FieldCompiler:
         """The Python attribute a field reads, when it has no resolver of its own."""
         definition = field_def.extensions.get("strawberry-definition")
         resolve = field_def.resolve
-        if (
-            definition is None
-            or not getattr(resolve, "_is_default", False)
-            or not self.getattr_is_default
-        ):
+        if definition is None or not is_default_resolver(resolve) or not self.getattr_is_default:
             return None
         return str(definition.python_name)
 

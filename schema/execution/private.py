@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     GraphQLObjectType,
@@ -39,7 +40,8 @@ from graphql.execution.values import (
 from graphql.pyutils import Path
 from strawberry import Schema
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
+from strawberry.extensions import max_aliases, query_depth_limiter
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo, validate_document
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -53,17 +55,22 @@ __all__ = [
     "ResolveInfo",
     "VariableValueSource",
     "VariableValues",
+    "aliases_rule",
     "collect_fields",
     "collect_subfields",
+    "depth_rule",
     "field_exception_handlers",
     "get_argument_values",
     "get_variable_signature",
     "graphql_schema",
     "input_is_nested_too_deeply",
+    "is_default_resolver",
     "maybe_use_default_value",
     "optimized_is_awaitable",
     "provided_operation_name",
     "resolve_info",
+    "strawberry_info",
+    "validate_document",
 ]
 
 
@@ -113,3 +120,23 @@ def resolve_info(
         None,
         operation_extensions,
     )
+
+
+def depth_rule(max_depth: int) -> type[ASTValidationRule]:
+    """Strawberry's query-depth validation rule (its extension makes one per instance)."""
+    return query_depth_limiter.create_validator(max_depth, should_ignore=None)
+
+
+def aliases_rule(max_aliases_count: int) -> type[ASTValidationRule]:
+    """Strawberry's alias-count validation rule (likewise)."""
+    return max_aliases.create_validator(max_aliases_count)
+
+
+def strawberry_info(info_class: type[Any], raw_info: Any, field: StrawberryField) -> Any:
+    """Strawberry's `Info` for a resolver, as its resolver wrapper builds it."""
+    return info_class(_raw_info=raw_info, _field=field)
+
+
+def is_default_resolver(resolve: Any) -> bool:
+    """Whether graphql-core's field resolver is Strawberry's default (an attribute read)."""
+    return bool(getattr(resolve, "_is_default", False))

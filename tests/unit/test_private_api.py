@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import graphql
 import pytest
 from graphql import GraphQLSchema
 from strawberry.types import ExecutionContext
@@ -100,3 +101,27 @@ def test_execution_context_keeps_the_operation_name_sent() -> None:
         query="query A { a }", schema=schema, allowed_operations=(), provided_operation_name="A"
     )
     assert private.provided_operation_name(named) == "A"
+
+
+def test_the_validation_rules_and_validation_are_strawberrys() -> None:
+    schema = build_schema()
+    depth, aliases = private.depth_rule(1), private.aliases_rule(1)
+    assert parameters(private.validate_document) == ["schema", "document", "validation_rules"]
+    deep = graphql.parse("{ viewer { account { id } } }")
+    aliased = graphql.parse("{ a: __typename b: __typename }")
+    graphql_schema = private.graphql_schema(schema)
+    assert private.validate_document(graphql_schema, deep, (depth,))
+    assert not private.validate_document(graphql_schema, aliased, (depth,))
+    assert private.validate_document(graphql_schema, aliased, (aliases,))
+
+
+def test_strawberrys_info_and_default_resolver() -> None:
+    schema = build_schema()
+    query = schema.get_type_by_name("Query")
+    field = query.fields[0]  # type: ignore[union-attr]
+    info = private.strawberry_info(schema.config.info_class, object(), field)
+    assert info._field is field
+    account = private.graphql_schema(schema).get_type("Account")
+    assert private.is_default_resolver(account.fields["id"].resolve)  # type: ignore[union-attr]
+    viewer = private.graphql_schema(schema).get_type("Query")
+    assert not private.is_default_resolver(viewer.fields["viewer"].resolve)  # type: ignore[union-attr]

@@ -30,11 +30,16 @@ def bash_blocks(text: str) -> list[str]:
 def test_ci_runs_the_readmes_test_command() -> None:
     quick_start = bash_blocks(README.split("## Quick start", 1)[1])
     test_command = quick_start[1].strip()
-    assert ".venv/bin/pytest" in test_command
+    assert test_command == "scripts/install && scripts/test"
     ci = (REPO / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
-    lint = bash_blocks(README.split("Lint, format and types", 1)[1])[0].strip()
+    lint = bash_blocks(README.split("Lint, format, types and the layering", 1)[1])[0].strip()
+    assert lint == "scripts/check"
     assert lint in ci.splitlines()
+    # The scripts run the phases and the checks themselves.
+    test_script = (REPO / "scripts" / "test").read_text()
+    assert '.venv/bin/pytest -n 4 --maxschedchunk 1 -m "not serial and not alone"' in test_script
+    assert "mypy" in (REPO / "scripts" / "check").read_text()
 
 
 def test_the_readme_is_a_front_door() -> None:

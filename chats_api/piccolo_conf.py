@@ -1,6 +1,6 @@
 """Piccolo's configuration: the engine named by DATABASE_URL, and the app registry.
 
-Importing this module opens no connection (see db.engine.LazyPostgresEngine).
+Importing this module opens no connection (see db.postgres.LazyPostgresEngine).
 """
 
 import os

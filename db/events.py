@@ -1,17 +1,7 @@
-"""Chat events, from the write that made them to this process's subscribers.
-
-Where an event travels depends on the deployment, never on the caller:
-
-- **Redis** (`REDIS_URL` set, either engine): published after the commit, before the response, on
-  one channel every process subscribes to with one connection (`db/redis_events.py`). The writing
-  transaction carries nothing: PostgreSQL serialises the commits of every transaction that sent a
-  `pg_notify` on one lock, which halves what a database can create.
-- **PostgreSQL's `NOTIFY`** (no Redis): `pg_notify` inside the writing transaction, so an event
-  leaves only when the transaction commits, and reaches every worker process and replica: each
-  listens on one dedicated connection (never a pooled one, which a transaction pooler would hand to
-  someone else).
-- **In the process** (SQLite, no Redis): SQLite serves a single process, so its events reach the
-  subscribers right after the commit.
+"""Chat events, from the write that made them to this process's subscribers: the event and hint
+codecs, the hub that fans them out, and the in-process transport. Which transport carries them
+(Redis, `db/redis_events.py`; PostgreSQL's NOTIFY, `db/postgres.py`; the process, on SQLite) is
+handed to the hub by whoever opens the engine; docs/operations.md's Live events tells the story.
 
 Whatever the transport, a subscriber that may have missed an event is told (its stream ends with an
 error; the client subscribes again and refetches) rather than left quietly deaf.

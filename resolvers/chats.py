@@ -20,7 +20,7 @@ from resolvers.errors import (
     InvalidInput,
     ServiceUnavailable,
 )
-from resolvers.models import Caller, ChatEvent, ChatPage, ChatRoom, ChatUpdate, NewChat
+from resolvers.models import Caller, ChatEvent, ChatPage, ChatRow, ChatUpdate, NewChat
 from resolvers.usecase import use_case
 
 DEFAULT_PAGE_SIZE = 20
@@ -30,7 +30,7 @@ _INSERT_ATTEMPTS = 3
 
 
 @use_case(ChatCreationFailed)
-async def create_chat(caller: Caller, new: NewChat) -> ChatRoom:
+async def create_chat(caller: Caller, new: NewChat) -> ChatRow:
     """A session and its chat, in one transaction.
 
     A `chatId` that already names a chat of the same account, artist and title is a retry of the
@@ -65,7 +65,7 @@ async def create_chat(caller: Caller, new: NewChat) -> ChatRoom:
 
 
 @use_case()
-async def get_chat(caller: Caller, chat_id: UUID) -> ChatRoom | None:
+async def get_chat(caller: Caller, chat_id: UUID) -> ChatRow | None:
     """The chat, or None when it does not exist or the caller may not see it (the same answer)."""
     chat = await queries.get_chat(chat_id)
     if chat is None or not await can_act_for(caller, chat.account_id):
@@ -74,7 +74,7 @@ async def get_chat(caller: Caller, chat_id: UUID) -> ChatRoom | None:
 
 
 @use_case()
-async def visible_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
+async def visible_chat(caller: Caller, chat_id: UUID) -> ChatRow:
     """For operations on a chat: a missing and a hidden chat are both ChatNotFound."""
     chat = await get_chat(caller, chat_id)
     if chat is None:
@@ -83,7 +83,7 @@ async def visible_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
 
 
 @use_case()
-async def update_chat(caller: Caller, update: ChatUpdate) -> ChatRoom:
+async def update_chat(caller: Caller, update: ChatUpdate) -> ChatRow:
     """Renames a chat the caller may see and bumps its updatedAt."""
     await visible_chat(caller, update.chat_id)
     chat = await queries.rename_chat(update.chat_id, update.title, now())
@@ -93,7 +93,7 @@ async def update_chat(caller: Caller, update: ChatUpdate) -> ChatRoom:
 
 
 @use_case()
-async def delete_chat(caller: Caller, chat_id: UUID) -> ChatRoom:
+async def delete_chat(caller: Caller, chat_id: UUID) -> ChatRow:
     """Deletes a chat the caller may see (and its session, when empty); returns it as it was."""
     await visible_chat(caller, chat_id)
     chat = await queries.delete_chat(chat_id)
@@ -146,7 +146,7 @@ def parse_page_size(value: object, field: str) -> int:
     return value
 
 
-def encode_cursor(chat: ChatRoom) -> str:
+def encode_cursor(chat: ChatRow) -> str:
     """Opaque to clients: the keyset position (updated_at, id) of a chat."""
     raw = f"{chat.updated_at.isoformat()}|{chat.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

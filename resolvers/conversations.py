@@ -46,7 +46,7 @@ from resolvers.errors import (
     ServiceError,
     ServiceUnavailable,
 )
-from resolvers.models import Caller, ChatRoom, Event, Message
+from resolvers.models import Caller, ChatRow, Event, Message
 from resolvers.usecase import use_case
 
 # Log entries read at a time by a stream catching up.
@@ -237,7 +237,7 @@ async def delete_messages(caller: Caller, chat_id: UUID, from_message_id: UUID) 
 
 
 @use_case()
-async def mark_read(caller: Caller, chat_id: UUID) -> ChatRoom:
+async def mark_read(caller: Caller, chat_id: UUID) -> ChatRow:
     chat = await visible_chat(caller, chat_id)
     await conversations.mark_read(
         read_id=new_id(), chat_id=chat_id, account_id=caller.account_id, now=now()

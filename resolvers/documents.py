@@ -59,6 +59,7 @@ class TrustedDocuments:
     def __init__(self) -> None:
         self._by_id: dict[str, str] = {}
         self._by_hash: dict[str, str] = {}
+        self._bodies: frozenset[str] = frozenset()
         self._count = -1
         self._failing = False
 
@@ -74,8 +75,10 @@ class TrustedDocuments:
     def by_hash(self, digest: str) -> str | None:
         return self._by_hash.get(digest)
 
-    def trusts(self, digest: str) -> bool:
-        return digest in self._by_hash
+    def trusts(self, body: str) -> bool:
+        """Whether this text is a trusted document's (a lookup by the text: no hash to compute
+        for the documents sent in full, most of which are not trusted)."""
+        return body in self._bodies
 
     async def refresh(self) -> None:
         """Reads the documents again when their number changed."""
@@ -85,6 +88,7 @@ class TrustedDocuments:
         rows = await queries.list_documents()
         self._by_id = {row["id"]: row["body"] for row, _ in rows}
         self._by_hash = {row["sha256"]: row["body"] for row, _ in rows}
+        self._bodies = frozenset(self._by_hash.values())
         self._count = len(rows)
 
     async def keep_fresh(self) -> None:

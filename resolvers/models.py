@@ -8,7 +8,8 @@ from typing import Literal
 from uuid import UUID
 
 from db.rows import CHAT_FIELDS as CHAT_FIELDS
-from db.rows import ChatRow, LogEntry, MessageRow
+from db.rows import ChatRow as ChatRow  # the chat record is the domain value
+from db.rows import LogEntry, MessageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,7 @@ class ChatUpdate:
     title: str
 
 
-# The chat record is also the domain value: one definition of a chat's fields.
-ChatRoom = ChatRow
+# The chat record (`ChatRow`) is also the domain value: one definition of a chat's fields.
 
 
 # A message of a chat, and an event of a chat's log: the records are the domain values.
@@ -58,12 +58,12 @@ Event = LogEntry
 @dataclass(frozen=True, slots=True)
 class ChatEvent:
     type: Literal["CREATED", "UPDATED", "DELETED"]
-    chat: ChatRoom
+    chat: ChatRow
 
 
 @dataclass(frozen=True, slots=True)
 class ChatPage:
-    chats: list[ChatRoom]
+    chats: list[ChatRow]
     has_next_page: bool
 
 

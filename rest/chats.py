@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers import chats, conversations
-from resolvers.models import Caller, ChatRoom
+from resolvers.models import Caller, ChatRow
 from resolvers.validation import (
     parse_chat_update,
     parse_new_chat,
@@ -26,7 +26,7 @@ async def authenticated_body(request: Request) -> tuple[Caller, dict[str, object
     return caller, json_object(body)
 
 
-async def chats_with_state(caller: Caller, rooms: list[ChatRoom]) -> list[dict[str, object]]:
+async def chats_with_state(caller: Caller, rooms: list[ChatRow]) -> list[dict[str, object]]:
     """Chats as the listing and the read mark answer them: with isStreaming and hasUnread (one
     query for the whole page)."""
     states = await conversations.chat_states(caller, [chat.id for chat in rooms])

@@ -9,7 +9,7 @@ from uuid import UUID
 from starlette.responses import Response
 
 from chats_api import jsoncodec
-from resolvers.models import CHAT_FIELDS, ChatRoom, iso_timestamp
+from resolvers.models import CHAT_FIELDS, ChatRow, iso_timestamp
 
 
 class JSONResponse(Response):
@@ -34,7 +34,7 @@ def json_value(value: object) -> object:
     return str(value) if isinstance(value, UUID) else value
 
 
-def chat_json(chat: ChatRoom) -> dict[str, Any]:
+def chat_json(chat: ChatRow) -> dict[str, Any]:
     return {key: json_value(getattr(chat, name)) for name, key in _JSON_FIELDS}
 
 

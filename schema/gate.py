@@ -108,16 +108,16 @@ class DocumentGate:
             raise Refused("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
         if not isinstance(query, str):
             return Admitted(None)
-        own = sha256_of(query)
-        if self.documents.trusts(own):
+        if self.documents.trusts(query):
             return self._trusted(query)
-        if isinstance(persisted, dict) and digest != own:
+        own = sha256_of(query) if isinstance(persisted, dict) else None
+        if own is not None and digest != own:
             raise Refused("provided sha does not match query", BAD_USER_INPUT)
         if not await self._may_run_untrusted(context):
             REFUSALS.labels(self.policy.value).inc()
             raise Refused("PersistedQueryNotInList", PERSISTED_QUERY_NOT_IN_LIST, 400)
         admitted = await self._untrusted(context, query, own, operation_name)
-        return Admitted(query, register=own) if isinstance(persisted, dict) else admitted
+        return Admitted(query, register=own) if own is not None else admitted
 
     async def _may_run_untrusted(self, context: Context) -> bool:
         if self.policy in (Safelist.off, Safelist.audit):
@@ -129,7 +129,7 @@ class DocumentGate:
         return Admitted(body, trusted=True)
 
     async def _untrusted(
-        self, context: Context, body: str, digest: str, operation_name: object
+        self, context: Context, body: str, digest: str | None, operation_name: object
     ) -> Admitted:
         """A document that is not trusted is bounded in the fields it selects before anything
         validates it (a trusted one was checked when it was published). Audit mode logs it once,
@@ -139,8 +139,10 @@ class DocumentGate:
             if selects_more_than(body, MAX_FIELDS, await token_budget(context)):
                 raise Refused(TOO_MANY_FIELDS, BAD_USER_INPUT)
             self._bounded[body] = True
-        if self.policy is Safelist.audit and digest not in self._audited:
-            self._audit(await self._parsed(context, body), digest, operation_name)
+        if self.policy is Safelist.audit:
+            digest = digest or sha256_of(body)
+            if digest not in self._audited:
+                self._audit(await self._parsed(context, body), digest, operation_name)
         return Admitted(body)
 
     @staticmethod

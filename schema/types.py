@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from resolvers import conversation_input, conversations
 from resolvers.models import CHAT_FIELDS
-from resolvers.models import ChatRoom as ChatRoomModel
+from resolvers.models import ChatRow as ChatRoomModel
 from resolvers.models import Message as MessageModel
 from schema.context import Context
 

@@ -15,7 +15,7 @@ from db.engine import create_engine, use_engine
 from db.queries import _CHAT_COLUMNS
 from db.rows import CHAT_FIELDS, ChatRow
 from db.tables import Chat
-from resolvers.models import ChatRoom
+from resolvers import models
 from rest.responses import chat_json
 from schema.types import ChatRoom as ChatRoomType
 
@@ -32,7 +32,7 @@ CHAT = ChatRow(
 
 
 def test_the_domain_value_is_the_record() -> None:
-    assert ChatRoom is ChatRow
+    assert models.ChatRow is ChatRow
 
 
 def test_the_query_selects_each_field_under_its_name(tmp_path: Path) -> None:

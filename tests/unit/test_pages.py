@@ -16,13 +16,13 @@ from resolvers.chats import (
     parse_page_size,
 )
 from resolvers.errors import InvalidInput
-from resolvers.models import ChatRoom
+from resolvers.models import ChatRow
 
 MOMENT = datetime(2026, 11, 28, 20, 18, 23, 123456, tzinfo=UTC)
 
 
-def chat() -> ChatRoom:
-    return ChatRoom(
+def chat() -> ChatRow:
+    return ChatRow(
         id=uuid.uuid4(),
         title="t",
         account_id=uuid.uuid4(),

@@ -34,7 +34,7 @@ from resolvers.models import Caller
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.execution.plan import Plan
-from schema.execution.plans import Plans
+from schema.execution.plans import MISSING, Missing, Plans
 from schema.gate import Admitted, DocumentGate, Refused
 from schema.reading import BadRequest, GraphQLRequest, read_request
 from schema.schema import Schema
@@ -153,13 +153,15 @@ class GraphQLEndpoint:
             return None
         if not isinstance(operation_name, str | None):
             return None  # not a request Strawberry runs: it answers it with its refusal
-        plan: Plan | None
+        plan: Plan | Missing | None
         if admitted.trusted:
             plan = self.plans.plan_trusted(admitted.query, operation_name)
-        elif self.plans.known(admitted.query, operation_name) or await context.identified():
-            plan = self.plans.plan(admitted.query, operation_name)
         else:
-            return None
+            plan = self.plans.known(admitted.query, operation_name)
+            if plan is MISSING:
+                if not await context.identified():
+                    return None
+                plan = self.plans.plan(admitted.query, operation_name)
         if plan is None or (method != "POST" and plan.is_mutation):
             return None  # a mutation over GET is refused by Strawberry's path
         return plan

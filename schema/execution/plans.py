@@ -84,9 +84,9 @@ class Plans:
             plan = self._plans[key] = self._admit(query, operation_name)
         return plan
 
-    def known(self, query: str, operation_name: str | None) -> bool:
-        """Whether this document was seen: planned, or found not to compile."""
-        return (query, operation_name) in self._plans
+    def known(self, query: str, operation_name: str | None) -> Plan | Missing | None:
+        """The plan of a document seen before (None: it does not compile), or MISSING."""
+        return self._plans.get((query, operation_name), MISSING)
 
     def plan_trusted(self, query: str, operation_name: str | None) -> Plan | None:
         """A trusted document's plan (it holds one operation), kept for the life of the process:

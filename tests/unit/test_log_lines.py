@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chats_api.logs import JSONFormatter
+from chats_api.logs import JSONFormatter, configure_logging
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,16 @@ def test_extra_fields_follow_in_their_order() -> None:
     line = json.loads(JSONFormatter().format(record))
     assert list(line) == ["time", "level", "logger", "request_id", "message", "route", "status"]
     assert line["request_id"] == "abc"
+
+
+def test_strawberrys_loggers_write_the_services_json_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A WebSocket operation's task that fails logs through `strawberry.ws.task`: one JSON line,
+    never Python's plain-text last resort (the probe saw 30-line plain tracebacks)."""
+    configure_logging("INFO")
+    logging.getLogger("strawberry.ws.task").error("Exception in worker task")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert (line["logger"], line["level"]) == ("strawberry.ws.task", "ERROR")

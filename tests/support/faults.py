@@ -44,19 +44,22 @@ class ProxiedService(Service):
     proxy: TcpProxy
 
 
+async def proxied(database: Database) -> tuple[TcpProxy, dict[str, str]]:
+    """A proxy of the test's in front of PostgreSQL, and the settings that reach it through it
+    (the pool and LISTEN alike, within QUERY_TIMEOUT)."""
+    parts = urlsplit(database.url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    url = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
+    env = {"DATABASE_URL": url, "EVENTS_DATABASE_URL": url, "DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT)}
+    return proxy, env
+
+
 @asynccontextmanager
 async def service_behind_proxy(database: Database, tmp_path: Path) -> AsyncIterator[ProxiedService]:
     """Two workers reaching PostgreSQL (the pool and LISTEN alike) through a proxy of the test's."""
     (_, key), (_, observer) = provision(database), provision(database)
-    parts = urlsplit(database.url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
-    env = {
-        "DATABASE_URL": proxied,
-        "EVENTS_DATABASE_URL": proxied,
-        "DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT),
-    }
+    proxy, env = await proxied(database)
     log = tmp_path / "server.log"
     with log.open("w") as output:
         # In a thread: the proxy runs on this event loop, which must go on while the server starts.

@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -37,12 +36,12 @@ from tests.support.faults import (
     Service,
     assert_weathered,
     outage_lines,
+    proxied,
     service_behind_proxy,
     under_load,
     workers_started,
 )
 from tests.support.load import Load
-from tests.support.proxy import TcpProxy
 from tests.support.servers import provision, start_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.serial]
@@ -173,15 +172,7 @@ async def test_sigterm_during_a_partition_that_never_heals(
     """In-flight requests are answered, then the whole process tree exits within
     REQUEST_TIMEOUT + 5 s."""
     _, key = provision(database)
-    parts = urlsplit(database.url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
-    env = {
-        "DATABASE_URL": proxied,
-        "EVENTS_DATABASE_URL": proxied,
-        "DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT),
-    }
+    proxy, env = await proxied(database)
     log = tmp_path / "server.log"
     with log.open("w") as output:
         process, base = await asyncio.to_thread(

@@ -38,6 +38,7 @@ def lines_of(output: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.read().splitlines() if line.strip()]
 
 
+@pytest.mark.serial  # its bound is two seconds past the 5 s wait
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_a_socket_that_never_says_who_it_is_is_closed(database: Database) -> None:
     """`connection_init` within INIT_SECONDS, or 4408; at most MAX_AWAITING_INIT sockets of a

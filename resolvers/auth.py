@@ -62,6 +62,15 @@ def limit_storage(shared: SharedState | None) -> Storage:
     )
 
 
+async def fail_open(
+    shared: SharedState | None, operation: Callable[[], Awaitable[T]], fallback: T
+) -> T:
+    """`operation` in memory, as it is; in Redis, failing open to `fallback` while it is away."""
+    if shared is None:
+        return await operation()
+    return await shared.run(lambda _: operation(), fallback)
+
+
 # A key found valid, or an identity's account, is trusted this long without asking the database
 # again, so revocation, expiry and unlinking take effect within this time in every worker.
 KEY_CACHE_SECONDS = 1.0
@@ -175,14 +184,9 @@ class Authenticator:
         if self._limiter is None:
             self._limiter = SlidingWindowCounterRateLimiter(limit_storage(self._shared))
         limiter, limit, identity = self._limiter, self._limit, caller.rate_key
-        if await self._guarded(lambda: limiter.hit(limit, identity, cost=cost), fallback=True):
+        shared = self._shared
+        if await fail_open(shared, lambda: limiter.hit(limit, identity, cost=cost), True):
             return
-        stats = await self._guarded(lambda: limiter.get_window_stats(limit, identity), None)
+        stats = await fail_open(shared, lambda: limiter.get_window_stats(limit, identity), None)
         reset_in = stats.reset_time - time.time() if stats is not None else 1
         raise RateLimited(retry_after=max(1, math.ceil(reset_in)))
-
-    async def _guarded(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
-        """In memory, as it is; in Redis, failing open to `fallback` while Redis is away."""
-        if self._shared is None:
-            return await operation()
-        return await self._shared.run(lambda _: operation(), fallback)

@@ -18,7 +18,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db.persisted_queries import SharedDocuments
 from db.redis_client import SharedState
-from resolvers.auth import limit_storage
+from resolvers.auth import fail_open, limit_storage
 from resolvers.models import Caller
 
 LOCAL_DOCUMENTS = 1000
@@ -42,11 +42,11 @@ class PersistedQueries:
         this worker's store is bounded anyway)."""
         if len(document.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
             return False
-
-        async def counted(_: object = None) -> bool:
-            return await self._limiter.hit(self._registrations, "apq", caller.rate_key)
-
-        allowed = await (counted() if self._shared is None else self._shared.run(counted, True))
+        allowed = await fail_open(
+            self._shared,
+            lambda: self._limiter.hit(self._registrations, "apq", caller.rate_key),
+            fallback=True,
+        )
         if allowed:
             await self.put(digest, document)
         return allowed

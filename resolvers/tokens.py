@@ -149,7 +149,6 @@ class IssuerKeys:
         """The JWK named `kid` (or the only key, for a token that names none)."""
         found = self._find(kid)
         if found is not None:
-            self.refresh_if_stale()
             return found
         waited = time.monotonic() - self._fetched_at
         # A fetch under way is joined whatever the interval: it may bring the key.
@@ -289,10 +288,7 @@ class TokenVerifier:
         if not isinstance(subject, str) or not 0 < len(subject) <= 255:
             raise InvalidToken("subject")
         # PyJWT reads a date that is a numeric string as a number; RFC 7519 says NumericDate.
-        if any(
-            name in claims and (isinstance(claims[name], bool) or not _is_number(claims[name]))
-            for name in NUMERIC_DATES
-        ):
+        if any(name in claims and not _is_numeric_date(claims[name]) for name in NUMERIC_DATES):
             raise InvalidToken("malformed")
         if "nonce" in claims:
             raise InvalidToken("id_token")  # an ID token proves a sign-in to its client only
@@ -356,8 +352,9 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return "malformed"
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float)
+def _is_numeric_date(value: object) -> bool:
+    """RFC 7519's NumericDate: a JSON number (JSON's true and false are Python ints)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _display_name(claims: dict[str, Any]) -> str:

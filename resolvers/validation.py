@@ -56,25 +56,21 @@ def parse_title(topic: object) -> str:
     return title or DEFAULT_TITLE
 
 
+def _is_control(char: str) -> bool:
+    """A control character (a newline or an escape forges lines and colours where the text is
+    printed), a lone surrogate or a bidirectional control."""
+    return char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
+
+
 def has_control_characters(text: str) -> bool:
-    """Control characters (a newline or an escape forges lines and colours where the text is
-    printed), lone surrogates and bidirectional controls."""
-    return any(
-        char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
-        for char in text
-    )
+    return any(map(_is_control, text))
 
 
 def printable(text: str) -> str:
     """The text with its control characters written as escapes, for a terminal or a log."""
     if not has_control_characters(text):
         return text
-    return "".join(
-        f"\\u{ord(char):04x}"
-        if char in BIDI_CONTROLS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
-        else char
-        for char in text
-    )
+    return "".join(f"\\u{ord(char):04x}" if _is_control(char) else char for char in text)
 
 
 def parse_plain_text(value: str, field: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -82,6 +82,8 @@ def _identity_commands(commands: Any) -> None:
         "link", help="link a signed-in user's identity (issuer, subject) to an existing account"
     )
     link.add_argument("--account", required=True)
+    link.add_argument("--issuer", required=True)
+    link.add_argument("--subject", required=True)
     link.add_argument(
         "--replace", action="store_true", help="move it from the account it is linked to, at once"
     )
@@ -97,8 +99,6 @@ def _identity_commands(commands: Any) -> None:
         one = identities.add_parser(action, help=help)
         one.add_argument("--issuer", required=True)
         one.add_argument("--subject", required=True)
-    link.add_argument("--issuer", required=True)
-    link.add_argument("--subject", required=True)
     identities.add_parser("blocked", help="one line each: issuer, subject, blocked at")
 
 
@@ -180,19 +180,19 @@ def _admin_action(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, 
     return actions[(args.command, args.action)]
 
 
+def _table(rows: Iterable[Iterable[object]]) -> str | None:
+    """One tab-separated line a row, control characters escaped (stored names came from
+    operators and manifests); None for no rows."""
+    return "\n".join("\t".join(printable(str(cell)) for cell in row) for row in rows) or None
+
+
 async def _identity_lines(account: str | None) -> str | None:
     rows = await identities.list_links(account)
-    lines = [
-        f"{printable(row['issuer'])}\t{printable(row['subject'])}\t{row['account_id']}"
-        for row in rows
-    ]
-    return "\n".join(lines) or None
+    return _table((row["issuer"], row["subject"], row["account_id"]) for row in rows)
 
 
 async def _blocked_lines() -> str | None:
-    rows = await identities.blocked()
-    lines = [f"{printable(i)}\t{printable(s)}\t{at.isoformat()}" for i, s, at in rows]
-    return "\n".join(lines) or None
+    return _table((i, s, at.isoformat()) for i, s, at in await identities.blocked())
 
 
 class _CommandFailed(Exception):
@@ -226,12 +226,9 @@ async def _publish(text: bytes) -> str:
 
 async def _document_lines() -> str | None:
     rows = await documents.published()
-    lines = [
-        f"{printable(row['id'])}\t{printable(row['name'])}\t{row['operation_type']}"
-        f"\t{published_at.isoformat()}"
-        for row, published_at in rows
-    ]
-    return "\n".join(lines) or None
+    return _table(
+        (row["id"], row["name"], row["operation_type"], at.isoformat()) for row, at in rows
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,7 +36,7 @@ from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
 from schema.execution.plan import Plan
 from schema.execution.plans import MISSING, Missing, Plans
 from schema.gate import Admitted, DocumentGate, Refused
-from schema.reading import BadRequest, GraphQLRequest, read_request
+from schema.reading import NO_QUERY, BadRequest, GraphQLRequest, read_request
 from schema.schema import Schema
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
@@ -196,7 +196,7 @@ class GraphQLEndpoint:
             return _error_result(refusal.as_http_error_reason(), BAD_USER_INPUT)
         except MissingQueryError:
             answer.status = 400
-            return _error_result("No GraphQL query found in the request", BAD_USER_INPUT)
+            return _error_result(NO_QUERY, BAD_USER_INPUT)
 
 
 def _wants_graphiql(request: Request) -> bool:

@@ -24,10 +24,11 @@ NOT_AN_OBJECT = "Request body must be a JSON object"
 NOT_JSON = "Unable to parse request body as JSON"
 UNSUPPORTED_TYPE = "Unsupported content type"
 NO_BATCHES = "Batching is not enabled"
+NO_QUERY = "No GraphQL query found in the request"
 _MUST_BE = "The GraphQL operation's `{}` must be {} or null, if provided."
-# What Strawberry accepts for each field (checked in its order, with its words).
-_TEXT = (str, type(None))
-_OBJECT = (dict, type(None))
+# The types a request's fields may have, over HTTP and over the WebSocket alike.
+OPTIONAL_TEXT = (str, type(None))
+OPTIONAL_OBJECT = (dict, type(None))
 
 
 class BadRequest(Exception):
@@ -76,11 +77,12 @@ def _query_parameters(parameters: Mapping[str, str]) -> dict[str, object]:
 def _request_of(fields: Mapping[str, object]) -> GraphQLRequest:
     query, variables = fields.get("query"), fields.get("variables")
     extensions = fields.get("extensions")
-    if not isinstance(query, _TEXT):
+    # Checked in Strawberry's order, with its words.
+    if not isinstance(query, OPTIONAL_TEXT):
         raise BadRequest(_MUST_BE.format("query", "a string"))
-    if not isinstance(variables, _OBJECT):
+    if not isinstance(variables, OPTIONAL_OBJECT):
         raise BadRequest(_MUST_BE.format("variables", "an object"))
-    if not isinstance(extensions, _OBJECT):
+    if not isinstance(extensions, OPTIONAL_OBJECT):
         raise BadRequest(_MUST_BE.format("extensions", "an object"))
     return GraphQLRequest(
         query, variables, fields.get("operationName"), extensions, fields.get("documentId")

@@ -38,6 +38,7 @@ from schema.cost import cost_of_text
 from schema.errors import BAD_USER_INPUT, from_service_error
 from schema.extensions import MAX_TOKENS
 from schema.gate import Refused
+from schema.reading import NO_QUERY, OPTIONAL_OBJECT, OPTIONAL_TEXT
 from schema.schema import Schema
 
 if TYPE_CHECKING:
@@ -49,22 +50,18 @@ if TYPE_CHECKING:
 RECHECK_SECONDS = 0.5
 FORBIDDEN = 4403  # graphql-ws reconnects after it, asking the page for fresh credentials
 TOO_MANY = 4429  # graphql-ws does not retry after it
-INVALID = 4400
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 # A socket must send `connection_init` within this long (graphql-ws sends it at once), and at most
 # this many sockets of a process may be waiting to: an idle socket holds a slot and memory.
 INIT_SECONDS = 5
 MAX_AWAITING_INIT = 256
-NO_QUERY = "No GraphQL query found in the request"
 # What a message of each type may hold (graphql-transport-ws): checked before it is dispatched.
-_OPTIONAL_OBJECT = (dict, type(None))
-_OPTIONAL_TEXT = (str, type(None))
 _SUBSCRIBE_PAYLOAD = {
-    "query": _OPTIONAL_TEXT,
-    "operationName": _OPTIONAL_TEXT,
-    "documentId": _OPTIONAL_TEXT,
-    "variables": _OPTIONAL_OBJECT,
-    "extensions": _OPTIONAL_OBJECT,
+    "query": OPTIONAL_TEXT,
+    "operationName": OPTIONAL_TEXT,
+    "documentId": OPTIONAL_TEXT,
+    "variables": OPTIONAL_OBJECT,
+    "extensions": OPTIONAL_OBJECT,
 }
 
 
@@ -75,7 +72,7 @@ def well_formed(message: object) -> bool:
         return False
     kind = message.get("type")
     if kind in ("connection_init", "ping", "pong"):
-        return isinstance(message.get("payload"), _OPTIONAL_OBJECT)
+        return isinstance(message.get("payload"), OPTIONAL_OBJECT)
     if kind == "complete":
         return isinstance(message.get("id"), str)
     if kind == "subscribe":

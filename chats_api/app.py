@@ -9,9 +9,10 @@ import asyncio
 import gc
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -29,6 +30,7 @@ from chats_api.settings import Settings
 from db.engine import ServiceEngine, close_engine, create_engine, open_engine, use_engine
 from db.redis_client import SharedState
 from resolvers.auth import Authenticator
+from resolvers.chat_events import prune_chat_events
 from resolvers.conversations import stop_idle_replies
 from resolvers.documents import Safelist, TrustedDocuments
 from resolvers.errors import ServiceError, ServiceUnavailable
@@ -100,19 +102,21 @@ def _refusal(scope: Scope, exc: ServiceError) -> Response:
 # How often each process looks for replies whose agent went silent: a reply is stopped within
 # this long after REPLY_TIMEOUT.
 REPLY_SWEEP_SECONDS = 2.0
+# How often each process deletes the chat events older than their retention.
+PRUNE_SECONDS = 3600.0
 
 
-async def _stop_idle_replies(idle_seconds: float) -> None:
-    """Forever: stops the replies idle past `idle_seconds` (every worker sweeps; each reply is
-    stopped once). An outage is the database's log lines' to tell, not this loop's."""
+async def _every(seconds: float, chore: Callable[[], Awaitable[object]], name: str) -> None:
+    """Forever: the chore, every `seconds` (every worker runs it; each does its part once). An
+    outage is the database's log lines' to tell, not this loop's."""
     while True:
-        await asyncio.sleep(REPLY_SWEEP_SECONDS)
+        await asyncio.sleep(seconds)
         try:
-            await stop_idle_replies(idle_seconds)
+            await chore()
         except ServiceUnavailable:
             continue
         except ServiceError as exc:
-            logger.error("stopping idle replies failed", exc_info=exc.__cause__ or exc)
+            logger.error("%s failed", name, exc_info=exc.__cause__ or exc)
 
 
 @dataclass
@@ -165,7 +169,16 @@ class _Parts:
         logger.info("database ready (%s)", engine.engine_type)
         await self.documents.refresh()
         refreshing = asyncio.create_task(self.documents.keep_fresh())
-        sweeping = asyncio.create_task(_stop_idle_replies(settings.reply_timeout))
+        chores = [
+            asyncio.create_task(
+                _every(
+                    REPLY_SWEEP_SECONDS,
+                    partial(stop_idle_replies, settings.reply_timeout),
+                    "stopping idle replies",
+                )
+            ),
+            asyncio.create_task(_every(PRUNE_SECONDS, prune_chat_events, "pruning chat events")),
+        ]
         # Everything made at start-up lives as long as the process: keep it out of the garbage
         # collector's scans, which otherwise grow with the size of the schema and the imports.
         gc.freeze()
@@ -174,7 +187,8 @@ class _Parts:
             yield
         finally:
             refreshing.cancel()
-            sweeping.cancel()
+            for chore in chores:
+                chore.cancel()
             await close_engine(engine)
             for closing in (self.shared, self.tokens, self.issuer):
                 if closing is not None:

@@ -61,7 +61,7 @@ async def _take_seq(outbox: Outbox, chat_id: UUID, moved_at: datetime | None = N
     if not rows:
         raise Refused("chat")
     if moved_at is not None:
-        outbox.events.append(events_module.encode("UPDATED", chat_row(rows[0])))
+        await outbox.log("UPDATED", chat_row(rows[0]), moved_at)
     return int(rows[0]["last_seq"])
 
 
@@ -151,12 +151,8 @@ async def add_own_message(
     if row is None:
         return None
     message = replace(draft, seq=int(row["last_seq"]))
-    chat = chat_row({**row, "id": chat_id, "account_id": account_id})
     entry = LogEntry(chat_id, message.seq, "ADDED", message=message)
-    await send_after_commit(
-        [events_module.encode_hint(entry, payload)],
-        events=[events_module.encode("UPDATED", chat)],
-    )
+    await send_after_commit([events_module.encode_hint(entry, payload)], chat_events=True)
     return message
 
 

@@ -1,10 +1,10 @@
-"""Chat events, from the write that made them to this process's subscribers: the event and hint
-codecs, the hub that fans them out, and the in-process transport. Which transport carries them
-(Redis, `db/redis_events.py`; PostgreSQL's NOTIFY, `db/postgres.py`; the process, on SQLite) is
-handed to the hub by whoever opens the engine; docs/operations.md's Live events tells the story.
+"""Live events, from the write that made them to this process's readers: hints, the hub that
+hands them out, and the in-process transport. Which transport carries hints between processes
+(Redis, `db/redis_events.py`; PostgreSQL's NOTIFY, `db/postgres.py`; none, on SQLite) is handed to
+the hub by whoever opens the engine; docs/operations.md's Live events tells the story.
 
-Whatever the transport, a subscriber that may have missed an event is told (its stream ends with an
-error; the client subscribes again and refetches) rather than left quietly deaf.
+Hints are never the record: the logs are (a chat's `chat_log`, the accounts' `chat_events`). A
+reader woken by a hint reads the log, and a reader that may have missed one reads it anyway.
 """
 
 from __future__ import annotations
@@ -28,15 +28,14 @@ EventType = Literal["CREATED", "UPDATED", "DELETED"]
 QUEUE_SIZE = 1000
 
 
-def encode(event_type: EventType, chat: ChatRow) -> str:
-    # orjson writes the record, its UUIDs and datetimes (RFC 3339, microseconds kept) natively;
-    # asyncpg's own UUID type, as read from the database, goes through str().
-    return orjson.dumps({"type": event_type, "chat": chat}, default=str).decode()
+# The hint that the accounts' chat events have new entries (the reader reads the log).
+TAIL_HINT = "e"
 
 
-def decode(payload: str) -> tuple[EventType, ChatRow]:
-    data = orjson.loads(payload)
-    return data["type"], ChatRow.from_json(data["chat"])
+def encode(chat: ChatRow) -> str:
+    """A chat as a chat event carries it. orjson writes the record, its UUIDs and datetimes
+    (RFC 3339, microseconds kept) natively; asyncpg's own UUID type goes through str()."""
+    return orjson.dumps(chat, default=str).decode()
 
 
 # A chat log's hint: "m", the chat's id, its sequence number and, when it fits in a NOTIFY payload
@@ -55,7 +54,6 @@ def encode_hint(entry: LogEntry, body: str) -> str:
 
 
 Hint = tuple[int, LogEntry | None]
-Event = tuple[EventType, ChatRow]
 # What a payload that is not an event raises when decoded (JSON, UUIDs, numbers, fields).
 UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
 
@@ -102,104 +100,109 @@ class Watcher:
             self.deaf = True
 
 
-class SubscriberTooSlow(Exception):
-    """The subscriber's queue overflowed; its stream ends instead of silently losing events."""
-
-
 class EventsUnavailable(Exception):
-    """Events may have been missed (the listening connection died, or an event could not be
-    sent), or cannot be received now: the stream ends with an error, and the client subscribes
-    again and refetches."""
+    """Hints cannot be received now (the transport cannot listen): readers read the log on a
+    timer until it can."""
 
 
-class _Subscriber:
+class Wakeup:
+    """Wakes the reader of the accounts' chat events: a counter of hints, and an event to wait
+    on. A reader notes the counter before it reads, and waits only if no hint came since."""
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
-        self.overflowed = False
-        self.lost = False
+        self.count = 0
+        self._event = asyncio.Event()
 
     def wake(self) -> None:
-        try:
-            self.queue.put_nowait(None)
-        except asyncio.QueueFull:
-            self.overflowed = True
+        self.count += 1
+        self._event.set()
+
+    async def wait(self, seen: int, seconds: float) -> None:
+        while self.count == seen:
+            self._event.clear()
+            try:
+                await asyncio.wait_for(self._event.wait(), seconds)
+            except TimeoutError:
+                return
 
 
 class Transport(Protocol):
-    """How events leave a write and reach this process's hub."""
-
-    # Whether the writing transaction sends the events itself (`pg_notify`), not `publish`.
-    in_transaction: bool
+    """How hints leave a write and reach every process's hub."""
 
     async def publish(self, payloads: Sequence[str]) -> None:
         """After the commit; never raises (the write has happened whatever becomes of its
-        events)."""
+        hints)."""
 
     async def listen(self) -> None:
-        """Until `close`, this process receives every event; raises when it cannot start."""
+        """Until `close`, this process receives hints; raises when it cannot start."""
 
     async def close(self, *, within: float) -> None: ...
 
 
 class EventHub:
-    """Fans events out to the subscribers of this process."""
+    """Hands hints out to the readers of this process: a chat's watchers, and the reader of the
+    accounts' chat events (`chat_events`)."""
 
     def __init__(self) -> None:
-        self._subscribers: set[_Subscriber] = set()
         self._watchers: dict[str, set[Watcher]] = {}
         self._transport: Transport = InProcess(self)
+        self.chat_events = Wakeup()
+        # Chat events committed since the last hint left: one hint goes for all of them.
+        self._hint_due = False
+        self._hinting: asyncio.Task[None] | None = None
 
     @property
     def transport(self) -> Transport:
         return self._transport
 
     def use(self, transport: Transport) -> None:
-        """How events travel, as whoever opens the engine decides (`db.engine.open_engine`)."""
+        """How hints travel, as whoever opens the engine decides (`db.engine.open_engine`)."""
         self._transport = transport
-
-    @property
-    def notifies_in_transaction(self) -> bool:
-        """Whether a write sends its events itself, with `pg_notify` before its commit, instead
-        of handing them to `publish` after."""
-        return self._transport.in_transaction
 
     async def publish(self, payloads: Sequence[str]) -> None:
         if payloads:
             await self._transport.publish(payloads)
 
+    def hint_chat_events(self) -> None:
+        """After a commit that logged chat events: this process's reader wakes at once, the
+        others' once the hint arrives. The write does not wait for it; hints sent while one is
+        on its way go as one."""
+        self.chat_events.wake()
+        self._hint_due = True
+        if self._hinting is None or self._hinting.done():
+            self._hinting = asyncio.create_task(self._send_chat_hints())
+
+    async def _send_chat_hints(self) -> None:
+        while self._hint_due:
+            self._hint_due = False
+            await self._transport.publish([TAIL_HINT])
+
     def deliver(self, payload: str) -> None:
-        """Decoded once, for whoever listens. A payload that is not an event (anyone who can
-        publish on the channel can send one) is a lost message: logged, and every stream told."""
+        """Decoded once, for whoever listens. A payload that is not a hint (anyone who can
+        publish on the channel can send one) stands for a lost hint: logged, and every reader
+        reads its log."""
+        if payload == TAIL_HINT:
+            self.chat_events.wake()
+            return
         try:
-            if payload.startswith(HINT):
-                watchers = self._watchers.get(payload[1:37])
-                if watchers:
-                    hint = decode_hint(payload)
-                    for watcher in list(watchers):
-                        watcher.put(hint)
-                return
-            if not self._subscribers:
-                return
-            event = decode(payload)
+            if not payload.startswith(HINT):
+                raise ValueError("not a hint")
+            watchers = self._watchers.get(payload[1:37])
+            if watchers:
+                hint = decode_hint(payload)
+                for watcher in list(watchers):
+                    watcher.put(hint)
         except UNREADABLE as exc:
             self.unreadable(type(exc).__name__)
-            return
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                subscriber.overflowed = True
 
     def unreadable(self, reason: str) -> None:
-        """A message that is not an event reached this process: whatever it stood for is lost."""
+        """A message that is not a hint reached this process: whatever it stood for is lost."""
         logger.warning("an event that cannot be read was dropped", extra={"reason": reason})
         self.lose_all()
 
     def lose_all(self) -> None:
-        """Every current subscriber may have missed an event: their streams end."""
-        for subscriber in list(self._subscribers):
-            subscriber.lost = True
-            subscriber.wake()
+        """Hints may have been missed: every reader reads its log now."""
+        self.chat_events.wake()
         for watchers in list(self._watchers.values()):
             for watcher in list(watchers):
                 watcher.lose()
@@ -221,29 +224,12 @@ class EventHub:
                 if not watchers:
                     del self._watchers[key]
 
-    async def subscribe(self) -> AsyncIterator[tuple[EventType, ChatRow]]:
-        subscriber = _Subscriber()
-        self._subscribers.add(subscriber)
-        try:
-            await self._transport.listen()
-            while True:
-                event = await subscriber.queue.get()
-                if subscriber.overflowed:
-                    raise SubscriberTooSlow()
-                if subscriber.lost or event is None:
-                    raise EventsUnavailable("events may have been missed")
-                yield event
-        finally:
-            self._subscribers.discard(subscriber)
-
     async def close(self, *, within: float) -> None:
         await self._transport.close(within=within)
 
 
 class InProcess:
-    """SQLite's: one process, so the commit hands its events straight to the hub."""
-
-    in_transaction = False
+    """SQLite's: one process, so the commit hands its hints straight to the hub."""
 
     def __init__(self, hub: EventHub) -> None:
         self._hub = hub

@@ -21,6 +21,9 @@ from db.rows import ChatRow, NextChunk, OwnMessage
 _CREATE = """
 WITH session AS (
     INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES ($1, $2, $3, $4)
+), event AS (
+    INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)
+    VALUES ($2, $5, 'CREATED', $7, $4)
 )
 INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
 VALUES ($5, $1, $2, $6, $4, $4)
@@ -39,10 +42,16 @@ WITH chat AS (
 ), entry AS (
     INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)
     SELECT $6, id, last_seq, 'ADDED', $4, NULL, $7, $3 FROM chat
+), moved AS (
+    SELECT chat.*, sessions.artist_id FROM chat JOIN sessions ON sessions.id = chat.session_id
+), event AS (
+    INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)
+    SELECT $2, id, 'UPDATED', json_build_object(
+        'id', id, 'title', title, 'account_id', $2::uuid, 'session_id', session_id,
+        'updated_at', updated_at, 'artist_id', artist_id, 'created_at', created_at
+    )::text, $3 FROM moved
 )
-SELECT chat.last_seq, chat.title, chat.session_id, chat.created_at, chat.updated_at,
-       sessions.artist_id
-FROM chat JOIN sessions ON sessions.id = chat.session_id
+SELECT last_seq, title, session_id, created_at, updated_at, artist_id FROM moved
 """
 # The next chunk of a streaming reply, in one statement: the chat's row locked first (as every
 # conversation write does), then the reply updated only if it still streams with `index` chunks,
@@ -67,8 +76,6 @@ SELECT last_seq FROM chat
 # Longest shutdown waits for the pool to close gracefully; a partitioned server never answers the
 # goodbyes, and what is left is then terminated.
 CLOSE_SECONDS = 2.0
-# With NOTIFY carrying events, the event leaves with the commit, like every pg_notify.
-_CREATE_AND_NOTIFY = _CREATE + f"RETURNING pg_notify('{CHANNEL}', $7)\n"
 
 
 class LazyPostgresEngine(PostgresEngine):
@@ -118,7 +125,7 @@ class LazyPostgresEngine(PostgresEngine):
             command_timeout=query_timeout + 1,
         )
         return PostgresNotify(
-            self.hub, events_url or self.config["dsn"], connect_timeout=self.config["timeout"]
+            self, events_url or self.config["dsn"], connect_timeout=self.config["timeout"]
         )
 
     async def close(self) -> None:
@@ -144,17 +151,14 @@ class LazyPostgresEngine(PostgresEngine):
             return await connection.fetch(query, *(args or ()))
 
     async def create_chat(self, chat: ChatRow, event: str) -> None:
-        """The chat and its session in one statement (one round trip, atomic by itself), and its
-        event: in the statement when NOTIFY carries events, else published after it."""
+        """The chat, its session and its event in one statement (one round trip, atomic by
+        itself); the event's hint after it."""
         if not self.pool:
             raise ValueError("A pool isn't currently running.")
         args = (chat.session_id, chat.account_id, chat.artist_id, chat.created_at, chat.id)
         async with PooledConnection(self.pool, self.gate) as connection:
-            if self.hub.notifies_in_transaction:
-                await connection.execute(_CREATE_AND_NOTIFY, *args, chat.title, event)
-                return
-            await connection.execute(_CREATE, *args, chat.title)
-        await self.hub.publish([event])
+            await connection.execute(_CREATE, *args, chat.title, event)
+        self.hub.hint_chat_events()
 
     async def add_own_message(self, message: OwnMessage) -> dict[str, Any] | None:
         """A user's message in a chat of the account's own, in one statement (one round trip,
@@ -203,19 +207,22 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
 
 class PostgresNotify:
-    """`pg_notify` in the writing transaction; `LISTEN` on one dedicated connection per process."""
+    """Hints with `pg_notify`, after the write's commit, in a statement of their own (inside the
+    write, NOTIFY's lock would make every write of the database wait on every other); `LISTEN` on
+    one dedicated connection per process."""
 
-    in_transaction = True
-
-    def __init__(self, hub: EventHub, dsn: str, *, connect_timeout: float) -> None:
-        self._hub = hub
+    def __init__(self, engine: LazyPostgresEngine, dsn: str, *, connect_timeout: float) -> None:
+        self._engine = engine
+        self._hub = engine.hub
         self._dsn = dsn
         self._connect_timeout = connect_timeout
         self._listener: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def publish(self, payloads: Sequence[str]) -> None:
-        return None  # sent by the transaction itself, and left with its commit
+        calls = ", ".join(f"pg_notify('{CHANNEL}', ${n})" for n in range(1, len(payloads) + 1))
+        with contextlib.suppress(Exception):
+            await self._engine._run_in_pool(f"SELECT {calls}", payloads)
 
     async def listen(self) -> None:
         async with self._lock:

@@ -4,7 +4,6 @@ or a typed dict for keys, accounts, identities and documents) or plain values, a
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +13,9 @@ from uuid import UUID
 
 from piccolo.columns.combination import Or, Where
 
+from db import event_log
 from db import events as events_module
+from db.conversation_reads import chat_row
 from db.engine import (
     background_query,
     current_engine,
@@ -22,6 +23,7 @@ from db.engine import (
     write_transaction,
 )
 from db.errors import retry_transient
+from db.event_log import Since
 from db.rows import CHAT_FIELDS, AccountRow, ChatRow, DocumentRow, KeyRow
 from db.tables import (
     Account,
@@ -219,47 +221,36 @@ async def list_documents() -> list[tuple[DocumentRow, datetime]]:
 
 @dataclass
 class Outbox:
-    """What a write transaction sends if it commits: chat events (`events`), and the hints of
-    chat log entries (`hints`)."""
+    """What a write transaction sends once it commits: the hint that it logged chat events, and
+    the hints of its chat log entries."""
 
-    events: list[str] = field(default_factory=list)
+    chat_events: bool = False
     hints: list[str] = field(default_factory=list)
+
+    async def log(self, event_type: events_module.EventType, chat: ChatRow, now: datetime) -> None:
+        """A chat event, in the log, in this transaction."""
+        await event_log.append(event_type, chat, now)
+        self.chat_events = True
 
 
 @asynccontextmanager
 async def writing() -> AsyncIterator[Outbox]:
-    """A write transaction whose events and hints leave only if it commits. Chat events go with
-    `pg_notify` before the commit when NOTIFY carries them, else to the hub after it. Hints always
-    leave after the commit: the log is the record, so a hint may be lost, and sending it inside
-    the transaction would make every conversation write of the database wait on NOTIFY's lock."""
-    engine = current_engine()
+    """A write transaction whose hints leave only once it commits. The logs are the record, so a
+    hint may be lost; sending one inside the transaction would make every write of the database
+    wait on NOTIFY's lock."""
     outbox = Outbox()
-    in_transaction = engine.hub.notifies_in_transaction
-    async with write_transaction(engine):
+    async with write_transaction(current_engine()):
         yield outbox
-        if in_transaction:
-            for payload in outbox.events:
-                await Chat.raw("SELECT pg_notify({}, {})", events_module.CHANNEL, payload)
-    await send_after_commit(outbox.hints, events=[] if in_transaction else outbox.events)
+    await send_after_commit(outbox.hints, chat_events=outbox.chat_events)
 
 
-async def send_after_commit(hints: list[str], events: list[str] | None = None) -> None:
-    """Hints (and chat events) of a write that has committed: to the hub, or with `pg_notify`
-    when NOTIFY carries them, in one statement. Never raises: the write has happened, and a
-    watcher that misses a hint reads the log."""
-    engine = current_engine()
-    payloads = [*(events or ()), *hints]
-    if not payloads:
-        return
-    if not engine.hub.notifies_in_transaction:
-        await engine.hub.publish(payloads)
-        return
-    calls = ", ".join("pg_notify({}, {})" for _ in payloads)
-    with contextlib.suppress(Exception):
-        await Chat.raw(
-            f"SELECT {calls}",
-            *(value for payload in payloads for value in (events_module.CHANNEL, payload)),
-        )
+async def send_after_commit(hints: list[str], *, chat_events: bool = False) -> None:
+    """The hints of a write that has committed. Never raises: the write has happened, and a
+    reader that misses a hint reads the log."""
+    hub = current_engine().hub
+    if chat_events:
+        hub.hint_chat_events()
+    await hub.publish(hints)
 
 
 async def select_chat(chat_id: UUID) -> ChatRow | None:
@@ -289,7 +280,7 @@ async def insert_session_and_chat(
         updated_at=now,
     )
     # Each engine's own one-trip write: both rows, and the event.
-    await current_engine().create_chat(row, events_module.encode("CREATED", row))
+    await current_engine().create_chat(row, events_module.encode(row))
     return row
 
 
@@ -312,13 +303,13 @@ async def rename_chat(chat_id: UUID, title: str, now: datetime) -> ChatRow | Non
             return None
         row = await select_chat(chat_id)
         assert row is not None
-        outbox.events.append(events_module.encode("UPDATED", row))
+        await outbox.log("UPDATED", row, now)
     return row
 
 
 @retry_transient
 @query
-async def delete_chat(chat_id: UUID) -> ChatRow | None:
+async def delete_chat(chat_id: UUID, now: datetime) -> ChatRow | None:
     """Deletes the chat, and its session when no other chat is left in it. Returns the chat as it
     was, or None when there was no such chat."""
     async with writing() as outbox:
@@ -328,7 +319,7 @@ async def delete_chat(chat_id: UUID) -> ChatRow | None:
             return None
         if not await Chat.exists().where(Chat.session == row.session_id):
             await Session.delete().where(Session.id == row.session_id)
-        outbox.events.append(events_module.encode("DELETED", row))
+        await outbox.log("DELETED", row, now)
     return row
 
 
@@ -339,31 +330,31 @@ async def list_chats(
     limit: int,
     artist_id: UUID | None = None,
     before: tuple[datetime, UUID] | None = None,
-) -> list[ChatRow]:
-    """Newest first by (updated_at, id); `before` is the keyset position of the previous page."""
-    where: Any = Chat.account == account_id
+) -> tuple[list[ChatRow], Since]:
+    """Newest first by (updated_at, id); `before` is the keyset position of the previous page.
+    With the chat events' log as of the same snapshot (one statement): a stream of the account's
+    events from there neither misses nor repeats what the page shows."""
+    conditions: list[str] = ["c.account_id = {}"]
+    args: list[Any] = [account_id]
     if artist_id is not None:
-        where &= Chat.session.artist == artist_id
+        conditions.append("s.artist_id = {}")
+        args.append(artist_id)
     if before is not None:
-        updated_at, chat_id = before
-        where &= Or(
-            Chat.updated_at < updated_at,
-            (Chat.updated_at == updated_at) & (Chat.id < chat_id),
-        )
-    rows = (
-        await Chat.select(*_CHAT_COLUMNS)
-        .where(where)
-        .order_by(Chat.updated_at, Chat.id, ascending=False)
-        .limit(limit)
+        conditions.append("(c.updated_at < {} OR (c.updated_at = {} AND c.id < {}))")
+        args += [before[0], before[0], before[1]]
+    rows = await Chat.raw(
+        f"SELECT snap.place, page.* FROM (SELECT {event_log.snapshot_sql()} AS place) snap"
+        " LEFT JOIN (SELECT c.id, c.title, c.account_id, c.session_id, c.updated_at,"
+        " s.artist_id, c.created_at FROM chats c JOIN sessions s ON s.id = c.session_id"
+        f" WHERE {' AND '.join(conditions)} ORDER BY c.updated_at DESC, c.id DESC LIMIT {{}})"
+        " page ON 1 = 1 ORDER BY page.updated_at DESC, page.id DESC",
+        *args,
+        limit,
     )
-    return [ChatRow(**row) for row in rows]
+    chats = [chat_row(row) for row in rows if row["id"] is not None]
+    return chats, event_log.snapshot_since(rows[0]["place"])
 
 
 @query
 async def ping() -> None:
     await Chat.raw("SELECT 1")
-
-
-def chat_events() -> AsyncIterator[tuple[events_module.EventType, ChatRow]]:
-    """Every chat event committed from now on, on the current engine."""
-    return current_engine().hub.subscribe()

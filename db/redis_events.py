@@ -1,16 +1,14 @@
-"""Chat events through Redis Pub/Sub, when replicas share a Redis (`REDIS_URL`).
+"""Hints through Redis Pub/Sub, when replicas share a Redis (`REDIS_URL`).
 
-A write publishes its events after its commit and before its response, within `REDIS_TIMEOUT`,
-through the fail-open guard of `db/redis_client.py`. Every process that has subscribers listens on
-one connection of its own to one channel; each subscriber keeps its account's events, as with
-`NOTIFY`.
+A write publishes its hints after its commit, through the fail-open guard of
+`db/redis_client.py` (within `REDIS_TIMEOUT`; the hint that chat events were logged leaves in the
+background, and the write does not wait for it). Every process that has readers listens on one
+connection of its own to one channel.
 
-Pub/Sub delivers at most once: an event Redis never took is gone. The service makes that loud
-instead of silent. A process that could not publish ends its own subscribers' streams at once, and
-its next publish that gets through is preceded by a `gap` message that ends every other process's
-subscribers' streams; a listening connection that breaks or goes silent ends its process's streams.
-Each ends with SERVICE_UNAVAILABLE, as when PostgreSQL's `LISTEN` connection dies: the client
-subscribes again (which waits for Redis) and refetches what it shows.
+Pub/Sub delivers at most once, and that is all a hint needs: the logs are the record. A hint that
+could not be published, or a listening connection that breaks or goes silent, makes this
+process's readers read their logs at once; the other processes' readers read theirs on their
+timer. Nobody's stream ends for it.
 """
 
 from __future__ import annotations
@@ -28,8 +26,6 @@ from redis.exceptions import RedisError
 from db.events import CHANNEL, EventHub, EventsUnavailable
 from db.redis_client import SharedState
 
-# Published before the first event that follows events this process could not publish.
-GAP = b"gap"
 # A subscriber may wait this long for its stream to start; a write never waits for its event
 # longer than REDIS_TIMEOUT.
 LISTEN_SECONDS = 3.0
@@ -47,40 +43,26 @@ def channel_of(shared: SharedState) -> str:
 
 
 class RedisPubSub:
-    in_transaction = False
-
     def __init__(self, hub: EventHub, shared: SharedState) -> None:
         self._hub = hub
         self._shared = shared
         self.channel = channel_of(shared)
-        # Publishes that failed, and how many of them a `gap` has announced: counters rather than
-        # a flag, so that a failure while a gap is being published is announced too.
-        self._failed = 0
-        self._announced = 0
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def publish(self, payloads: Sequence[str]) -> None:
-        failed = self._failed
-        gap = failed > self._announced
-
         async def send(client: redis.asyncio.Redis) -> bool:
-            if not gap and len(payloads) == 1:
+            if len(payloads) == 1:
                 await client.publish(self.channel, payloads[0])
                 return True
             async with client.pipeline(transaction=False) as pipeline:
-                if gap:
-                    pipeline.publish(self.channel, GAP)
                 for payload in payloads:
                     pipeline.publish(self.channel, payload)
                 await pipeline.execute()
             return True
 
-        if await self._shared.run(send, False):
-            self._announced = max(self._announced, failed)
-        else:
-            self._failed += 1
-            self._hub.lose_all()
+        if not await self._shared.run(send, False):
+            self._hub.lose_all()  # this process's readers read their logs now
 
     async def listen(self) -> None:
         async with self._lock:
@@ -125,9 +107,6 @@ class RedisPubSub:
                 if message["type"] != "message":
                     continue  # a pong
                 data: bytes = message["data"]
-                if data == GAP:
-                    self._hub.lose_all()
-                    continue
                 try:
                     text = data.decode()
                 except UnicodeDecodeError:

@@ -41,6 +41,13 @@ _OWN_ENTRY = (
     "INSERT INTO chat_log (id, chat_id, seq, type, message_id, chunk_index, payload, created_at)"
     " SELECT ?, id, last_seq, 'ADDED', ?, NULL, ?, ?" + _OWN
 )
+_OWN_EVENT = (
+    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
+    " SELECT c.account_id, c.id, 'UPDATED', json_object('id', c.id, 'title', c.title,"
+    " 'account_id', c.account_id, 'session_id', c.session_id, 'updated_at', c.updated_at,"
+    " 'artist_id', s.artist_id, 'created_at', c.created_at), ?"
+    " FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ? AND c.account_id = ?"
+)
 _OWN_CHAT = (
     "SELECT c.last_seq, c.title, c.session_id, c.created_at, c.updated_at, s.artist_id"
     " FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ? AND c.account_id = ?"
@@ -61,6 +68,10 @@ _NEXT_SEQ_READ = "SELECT last_seq FROM chats WHERE id = ? AND changes() = 1"
 _INSERT_CHAT = (
     "INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENT = (
+    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
 
 
@@ -246,7 +257,8 @@ class TidySQLiteEngine(SQLiteEngine):
             await asyncio.shield(cleanup)  # cancelled while waiting: it still completes
 
     async def create_chat(self, chat: ChatRow, event: str) -> None:
-        """The chat and its session in one trip to SQLite's thread, then its event."""
+        """The chat, its session and its event in one trip to SQLite's thread; the event's hint
+        after it."""
         session = (chat.session_id, chat.account_id, chat.artist_id, chat.created_at)
         await self.write_atomically(
             [
@@ -262,9 +274,13 @@ class TidySQLiteEngine(SQLiteEngine):
                         chat.updated_at,
                     ),
                 ),
+                (
+                    _INSERT_EVENT,
+                    (chat.account_id, chat.id, "CREATED", event, chat.created_at),
+                ),
             ]
         )
-        await self.hub.publish([event])
+        self.hub.hint_chat_events()
 
     async def add_own_message(self, message: OwnMessage) -> dict[str, Any] | None:
         """A user's message in a chat of the account's own, in one trip to SQLite's thread: the
@@ -282,6 +298,7 @@ class TidySQLiteEngine(SQLiteEngine):
                     _OWN_ENTRY,
                     (message.log_id, message.message_id, message.payload, message.now, *own),
                 ),
+                (_OWN_EVENT, (message.now, *own)),
                 (_OWN_CHAT, own),
             ]
         )

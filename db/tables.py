@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from piccolo.columns import UUID, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import UUID, BigInt, BigSerial, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -180,6 +180,22 @@ class ChatLogEntry(Table, tablename="chat_log"):
     created_at = Timestamptz()
 
 
+class ChatEventEntry(Table, tablename="chat_events"):
+    """The accounts' chat events (CREATED, UPDATED, DELETED), the record `chatEvents` resumes from.
+    A row's place in the log is `(tx, id)`: on PostgreSQL `tx` is the writing transaction's id,
+    and a row is read only once every transaction before it has ended (so the log is read in an
+    order that never changes, with no lock taken by its writers); on SQLite, one writer at a time,
+    `tx` is 0 and `id` alone orders. No foreign keys: a DELETED event outlives its chat."""
+
+    id = BigSerial(primary_key=True)
+    tx = BigInt(default=0)
+    account_id = UUID()
+    chat_id = UUID()
+    type = Varchar(length=10)
+    payload = Text()
+    created_at = Timestamptz()
+
+
 class ChatRead(Table, tablename="chat_reads"):
     """When an account last marked a chat read."""
 
@@ -205,5 +221,6 @@ TABLES: tuple[type[Table], ...] = (
     TrustedDocument,
     Message,
     ChatLogEntry,
+    ChatEventEntry,
     ChatRead,
 )

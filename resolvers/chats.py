@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
 
 from db import queries
-from db.errors import DatabaseUnavailable, DuplicateKey
-from db.events import EventsUnavailable, SubscriberTooSlow
+from db.errors import DuplicateKey
 from resolvers.access import acting_account, can_act_for, check_artist
+from resolvers.chat_events import encode_cursor as event_cursor
 from resolvers.clock import new_id, now
 from resolvers.errors import (
     ChatAlreadyExists,
     ChatCreationFailed,
     ChatNotFound,
     InvalidInput,
-    ServiceUnavailable,
 )
-from resolvers.models import Caller, ChatEvent, ChatPage, ChatRow, ChatUpdate, NewChat
+from resolvers.models import Caller, ChatPage, ChatRow, ChatUpdate, NewChat
 from resolvers.usecase import use_case
 
 DEFAULT_PAGE_SIZE = 20
@@ -96,7 +94,7 @@ async def update_chat(caller: Caller, update: ChatUpdate) -> ChatRow:
 async def delete_chat(caller: Caller, chat_id: UUID) -> ChatRow:
     """Deletes a chat the caller may see (and its session, when empty); returns it as it was."""
     await visible_chat(caller, chat_id)
-    chat = await queries.delete_chat(chat_id)
+    chat = await queries.delete_chat(chat_id, now())
     if chat is None:  # deleted in the meantime
         raise ChatNotFound()
     return chat
@@ -114,25 +112,14 @@ async def list_chats(
     """One page of an account's chats, newest first; the caller's own by default."""
     owner = await acting_account(caller, account_id)
     before = decode_cursor(cursor) if cursor is not None else None
-    rows = await queries.list_chats(owner, limit=limit + 1, artist_id=artist_id, before=before)
-    chats = rows[:limit]
-    return ChatPage(chats=chats, has_next_page=len(rows) > limit)
-
-
-@use_case()
-async def _events_owner(caller: Caller, account_id: UUID | None) -> UUID:
-    return await acting_account(caller, account_id)
-
-
-async def chat_events(caller: Caller, account_id: UUID | None) -> AsyncIterator[ChatEvent]:
-    """Events of an account's chats (the caller's own by default), as they are committed."""
-    owner = await _events_owner(caller, account_id)
-    try:
-        async for event_type, chat in queries.chat_events():
-            if chat.account_id == owner:
-                yield ChatEvent(type=event_type, chat=chat)
-    except (DatabaseUnavailable, EventsUnavailable, SubscriberTooSlow) as exc:
-        raise ServiceUnavailable() from exc
+    rows, since = await queries.list_chats(
+        owner, limit=limit + 1, artist_id=artist_id, before=before
+    )
+    return ChatPage(
+        chats=rows[:limit],
+        has_next_page=len(rows) > limit,
+        event_cursor=event_cursor(owner, since, now()),
+    )
 
 
 def parse_page_size(value: object, field: str) -> int:

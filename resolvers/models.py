@@ -59,12 +59,16 @@ Event = LogEntry
 class ChatEvent:
     type: Literal["CREATED", "UPDATED", "DELETED"]
     chat: ChatRow
+    # Where a stream resumes right after this event.
+    cursor: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatPage:
     chats: list[ChatRow]
     has_next_page: bool
+    # The chat events' log as of the read: a stream from it misses nothing the page does not show.
+    event_cursor: str
 
 
 def iso_timestamp(moment: datetime) -> str:

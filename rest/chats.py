@@ -53,7 +53,11 @@ async def list_chats(request: Request) -> Response:
         cursor=params.get("cursor") or None,
     )
     next_cursor = chats.encode_cursor(page.chats[-1]) if page.has_next_page else None
-    return success(chats=await chats_with_state(caller, page.chats), nextCursor=next_cursor)
+    return success(
+        chats=await chats_with_state(caller, page.chats),
+        nextCursor=next_cursor,
+        cursor=page.event_cursor,
+    )
 
 
 async def update_chat(request: Request) -> Response:

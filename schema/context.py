@@ -27,6 +27,9 @@ class Context:
     # Units of the rate limit the request spends when its caller is authenticated: one, or one
     # per root field of a mutation (schema.cost). Over a WebSocket each operation is charged.
     cost: int = 1
+    # The `Last-Event-ID` a reconnecting event stream sent (Server-Sent Events): it wins over the
+    # `after` the client resends with the same document.
+    last_event_id: str | None = None
     # One authentication (and one rate-limit hit of `cost` units) per request or connection,
     # however many fields ask. It runs in the asking task, so a request's deadline or a client
     # going away stops it.
@@ -36,6 +39,10 @@ class Context:
     # isStreaming and hasUnread of the chats a document asks for, read in one query per tick;
     # uncached, since a WebSocket's context outlives every state it would keep.
     _states: DataLoader[UUID, tuple[bool, bool]] | None = field(default=None, init=False)
+
+    def resume_from(self, after: str | None) -> str | None:
+        """Where a subscription resumes: the stream's own last event id, else `after`."""
+        return self.last_event_id or after
 
     async def chat_state(self, chat_id: UUID) -> tuple[bool, bool]:
         """(isStreaming, hasUnread for the caller) of a chat the caller may see."""

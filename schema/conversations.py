@@ -141,7 +141,7 @@ class ConversationSubscriptions:
         try:
             caller = await info.context.caller()
             chat = parse_uuid(chat_id, "chatId")
-            start = await conversations.open_stream(caller, chat, after)
+            start = await conversations.open_stream(caller, chat, info.context.resume_from(after))
             async for entry in conversations.follow(chat, start):
                 yield message_event(entry)
         except ServiceError as exc:

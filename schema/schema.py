@@ -14,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from resolvers import accounts as account_cases
+from resolvers import chat_events as chat_event_cases
 from resolvers import chats as chat_cases
 from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
@@ -85,6 +86,7 @@ class Query:
                 has_next=page.has_next_page,
                 has_previous=bool(after),
             ),
+            event_cursor=page.event_cursor,
         )
 
     @strawberry.field(description="Who the caller is: the signed-in user's or the key's account.")
@@ -133,18 +135,24 @@ class Mutation(ConversationMutations):
 @strawberry.type
 class Subscription(ConversationSubscriptions):
     @strawberry.subscription(
-        description="Changes to an account's chats (the caller's own by default), as they happen."
+        description="Changes to an account's chats (the caller's own by default): after `after`"
+        " first (a cursor: an event's, or a chats page's eventCursor), then live, each once."
     )
     async def chat_events(
-        self, info: Info[Context, None], account_id: uuid.UUID | None = strawberry.UNSET
+        self,
+        info: Info[Context, None],
+        account_id: uuid.UUID | None = strawberry.UNSET,
+        after: str | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         # Errors of a running stream bypass the schema's extensions: give them their code here.
         try:
             caller = await info.context.caller()
-            owner = _optional_uuid(account_id, "accountId")
-            async for event in chat_cases.chat_events(caller, owner):
+            owner, since = await chat_event_cases.open_chat_events(
+                caller, _optional_uuid(account_id, "accountId"), info.context.resume_from(after)
+            )
+            async for event in chat_event_cases.chat_events(owner, since):
                 chat = ChatRoom.from_model(event.chat)
-                yield ChatEvent(type=ChatEventType(event.type), chat=chat)
+                yield ChatEvent(type=ChatEventType(event.type), chat=chat, cursor=event.cursor)
         except ServiceError as exc:
             raise from_service_error(exc) from exc
 

@@ -131,6 +131,9 @@ class ChatEventType(Enum):
 class ChatEvent:
     type: ChatEventType
     chat: ChatRoom
+    cursor: str = strawberry.field(
+        description="Where a stream resumes right after this event: chatEvents(after: cursor)."
+    )
 
 
 @strawberry.type
@@ -161,6 +164,10 @@ class ChatRoomEdge:
 class ChatRoomConnection:
     edges: list[ChatRoomEdge]
     page_info: PageInfo
+    event_cursor: str = strawberry.field(
+        description="The chat events as of this read: subscribe to chatEvents after it, and"
+        " nothing the page does not show is missed or seen twice."
+    )
 
 
 @strawberry.enum

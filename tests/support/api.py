@@ -41,6 +41,7 @@ query Chats($first: Int, $after: String, $accountId: UUID, $artistId: UUID) {{
   chats(first: $first, after: $after, accountId: $accountId, artistId: $artistId) {{
     edges {{ node {{ {CHAT_FIELDS} }} }}
     pageInfo {{ hasNextPage endCursor }}
+    eventCursor
   }}
 }}"""
 # REST query parameters and their GraphQL arguments.
@@ -63,6 +64,8 @@ class Outcome:
     headers: httpx.Headers = field(default_factory=httpx.Headers)
     chats: list[dict[str, Any]] | None = None
     next_cursor: str | None = None
+    # The chat events' log as of a list read (REST `cursor`, GraphQL `eventCursor`).
+    event_cursor: str | None = None
     chat_id: str | None = None
     account: dict[str, Any] | None = None
 
@@ -132,11 +135,14 @@ class RestApi:
 
     async def list_chats(self, params: dict[str, Any] | None = None, *, key: str | None) -> Outcome:
         response = await self.client.get("/api/chats", params=params, headers=auth_headers(key))
-        body = rest_success(response, "chats", "nextCursor")
+        body = rest_success(response, "chats", "nextCursor", "cursor")
         if isinstance(body, Outcome):
             return body
         return Outcome(
-            200, chats=[without_state(c) for c in body["chats"]], next_cursor=body["nextCursor"]
+            200,
+            chats=[without_state(c) for c in body["chats"]],
+            next_cursor=body["nextCursor"],
+            event_cursor=body["cursor"],
         )
 
     async def update_chat(self, payload: Any, *, key: str | None) -> Outcome:
@@ -197,6 +203,7 @@ class GraphQLApi:
             200,
             chats=[edge["node"] for edge in connection["edges"]],
             next_cursor=info["endCursor"] if info["hasNextPage"] else None,
+            event_cursor=connection["eventCursor"],
         )
 
     async def update_chat(self, payload: Any, *, key: str | None) -> Outcome:

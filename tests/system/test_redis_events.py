@@ -2,9 +2,8 @@
 four clients creating chats on one, a subscriber on each.
 
 What the service promises (docs/operations.md, "Live events"): every create answers within its
-deadline, whatever Redis does; a subscriber that may have missed an event has its stream end with
-SERVICE_UNAVAILABLE, and subscribing again works once Redis answers; a stream that did not end
-missed nothing.
+deadline, whatever Redis does; Redis carries hints only, the log is the record, so no stream ends
+for Redis's faults, and each hears every event once.
 """
 
 from __future__ import annotations
@@ -82,7 +81,7 @@ def _lines(log: Path, text: str) -> int:
     return sum(text in line for line in log.read_text().splitlines())
 
 
-@pytest.mark.serial(seconds=30)
+@pytest.mark.serial(seconds=40)
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
     database: Database, tmp_path: Path
@@ -103,7 +102,7 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
         subscribers = [Subscriber(writing, key), Subscriber(other, key)]
         following = [asyncio.create_task(s.run(stop)) for s in subscribers]
         async with Load(writing, key, clients=4) as load:
-            faults = await _restarts_and_slowness(redis_server, proxy)
+            await _restarts_and_slowness(redis_server, proxy)
         await asyncio.sleep(1)  # the last events on their way
         stop.set()
         await asyncio.gather(*following)
@@ -117,7 +116,7 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
     await database.assert_nothing_lost(load.acknowledged)
     assert (await database.counts())["chats"] == len(load.acknowledged)
 
-    _assert_told_and_whole(subscribers, faults, load)
+    _assert_whole(subscribers, load)
     # One line when each outage begins and one when it ends, per process; the writing one saw
     # every fault.
     for log in logs:
@@ -129,49 +128,29 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
     )
 
 
-async def _restarts_and_slowness(
-    redis_server: RedisServer, proxy: TcpProxy
-) -> list[tuple[float, float]]:
-    """Twice: Redis stopped for 1.5 s and started again, then 300 ms late for 2 s; each fault's
-    (start, end)."""
-    faults: list[tuple[float, float]] = []
+async def _restarts_and_slowness(redis_server: RedisServer, proxy: TcpProxy) -> None:
+    """Three times: Redis stopped for 1.5 s and started again, then 300 ms late for 2 s."""
     await asyncio.sleep(2)
-    for _ in range(2):
-        started = time.monotonic()
+    for _ in range(3):
         redis_server.stop()
         await asyncio.sleep(1.5)
         redis_server.start()
-        faults.append((started, time.monotonic()))
         await asyncio.sleep(3)
-        started = time.monotonic()
         proxy.delay = 0.3
         await asyncio.sleep(2)
         proxy.delay = 0.0
-        faults.append((started, time.monotonic()))
         await asyncio.sleep(3)
     await asyncio.sleep(3)
-    return faults
 
 
-def _assert_told_and_whole(
-    subscribers: list[Subscriber], faults: list[tuple[float, float]], load: Load
-) -> None:
-    acknowledged = sorted(
-        (answer.started, answer.started + answer.seconds, answer.chat_id) for answer in load.answers
-    )
+def _assert_whole(subscribers: list[Subscriber], load: Load) -> None:
+    acknowledged = sorted((answer.started, answer.chat_id) for answer in load.answers)
     for subscriber in subscribers:
-        ended = [stream for stream in subscriber.streams if stream.ended is not None]
-        # Told, never deaf: every fault ended the stream open through it (on the other replica,
-        # the slow Redis's with the writing one's first publish once Redis answers in time),
-        # always the same way.
-        for begun, over in faults:
-            assert any(begun <= (stream.ended or 0) <= over + 3 for stream in ended), (begun, over)
-        assert {stream.code for stream in ended} == {"SERVICE_UNAVAILABLE"}
-        for stream in subscriber.streams:
-            assert len(stream.heard) == len(set(stream.heard)), "an event heard twice"
-        # The stream open at the end missed nothing from the moment it was live.
-        last = subscriber.streams[-1]
-        assert last.ended is None
-        expected = [chat for started, done, chat in acknowledged if started > last.started + 0.5]
+        # One stream, never ended, whatever Redis did; every chat created once it was live,
+        # heard once.
+        [stream] = subscriber.streams
+        assert stream.ended is None, stream.code
+        assert len(stream.heard) == len(set(stream.heard)), "an event heard twice"
+        expected = [chat for started, chat in acknowledged if started > stream.started + 0.5]
         assert len(expected) > 50
-        assert set(expected) <= set(last.heard)
+        assert set(expected) <= set(stream.heard)

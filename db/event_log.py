@@ -1,0 +1,168 @@
+"""The accounts' chat events as a log (`chat_events`): written by the transaction that makes
+them, read in one order that never changes, kept for RETENTION.
+
+Order without a lock. On PostgreSQL a row's place is `(tx, id)`, `tx` being its writing
+transaction's id; a reader takes only rows whose `tx` is below its snapshot's `xmin`, the oldest
+transaction still running, so every row at or before a place it has read is final: no
+transaction still open can add one there. Writers take no lock at all (`pg_notify` took one for
+the whole database). On SQLite one writer at a time commits rows in `id` order, `tx` is 0.
+
+A reader's place is a `Since`: the last place read, and, for a place taken from a read's snapshot
+(a page of chats), the transactions that snapshot had already seen, which come later in the
+log's order but are skipped (they are in the page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from db.conversation_reads import as_time, as_uuid
+from db.engine import background_query, current_engine, query
+from db.events import EventType, encode
+from db.rows import ChatRow
+from db.tables import ChatEventEntry
+
+Position = tuple[int, int]
+# Events are kept this long at least; a cursor older than it is expired. Rows go an hour later,
+# so a cursor still valid never points past a pruned row.
+RETENTION = timedelta(hours=24)
+_PRUNE_AFTER = RETENTION + timedelta(hours=1)
+_LAST_ID = 2**63 - 1
+
+_INSERT = (
+    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
+    " VALUES ({}, {}, {}, {}, {})"
+)
+_POSTGRES_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    position: Position
+    type: EventType
+    chat: ChatRow
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """A reader's place: after `position`; and of the transactions from there up to `below`,
+    those not `running` when its snapshot was taken are skipped (that snapshot saw them)."""
+
+    position: Position
+    below: int = 0
+    running: frozenset[int] = frozenset()
+
+    def skips(self, event: LoggedEvent) -> bool:
+        tx = event.position[0]
+        return tx < self.below and tx not in self.running
+
+    def passed(self, event: LoggedEvent) -> Since:
+        """The place once `event` is read (delivered or skipped)."""
+        tx = event.position[0]
+        if tx + 1 >= self.below:
+            return Since(event.position)
+        return Since(event.position, self.below, frozenset(t for t in self.running if t > tx))
+
+
+def _postgres() -> bool:
+    return current_engine().engine_type == "postgres"
+
+
+async def append(event_type: EventType, chat: ChatRow, now: datetime) -> None:
+    """The event, in the current write transaction; its hint goes after the commit."""
+    await ChatEventEntry.raw(_INSERT, chat.account_id, chat.id, event_type, encode(chat), now)
+
+
+def _event(row: dict[str, Any]) -> LoggedEvent:
+    return LoggedEvent(
+        position=(int(row["tx"]), int(row["id"])),
+        type=row["type"],
+        chat=ChatRow.from_json(orjson.loads(row["payload"])),
+        created_at=as_time(row["created_at"]),
+    )
+
+
+def _read_sql(by_account: bool) -> str:
+    horizon = _POSTGRES_HORIZON if _postgres() else "1"
+    account = "account_id = {} AND " if by_account else ""
+    return (
+        "SELECT id, tx, type, payload, created_at FROM chat_events"
+        f" WHERE {account}(tx, id) > ({{}}, {{}}) AND tx < {horizon}"
+        " ORDER BY tx, id LIMIT {}"
+    )
+
+
+@query
+async def read_account(account_id: UUID, after: Position, limit: int) -> list[LoggedEvent]:
+    """The account's final events after `after`, in the log's order."""
+    rows = await ChatEventEntry.raw(_read_sql(True), account_id, *after, limit)
+    return [_event(row) for row in rows]
+
+
+@background_query
+async def read_all(after: Position, limit: int) -> list[tuple[UUID, LoggedEvent]]:
+    """Every account's final events after `after`, in the log's order, with their account."""
+    rows = await ChatEventEntry.raw(
+        _read_sql(False).replace("SELECT id,", "SELECT account_id, id,"), *after, limit
+    )
+    return [(as_uuid(row["account_id"]), _event(row)) for row in rows]
+
+
+async def horizon() -> Since:
+    """The log as of now: every event at or before it is final (a place to read on from, for a
+    reader that wants only what comes next)."""
+    if _postgres():
+        rows = await ChatEventEntry.raw(f"SELECT {_POSTGRES_HORIZON} AS horizon")
+        return Since((int(rows[0]["horizon"]) - 1, _LAST_ID))
+    rows = await ChatEventEntry.raw("SELECT seq FROM sqlite_sequence WHERE name = 'chat_events'")
+    return Since((0, int(rows[0]["seq"]) if rows else 0))
+
+
+horizon_now = background_query(horizon)
+
+
+@query
+async def since_now() -> Since:
+    """The log as of a snapshot taken now: what a stream of what comes next starts from."""
+    rows = await ChatEventEntry.raw(f"SELECT {snapshot_sql()} AS place")
+    return snapshot_since(rows[0]["place"])
+
+
+def snapshot_sql() -> str:
+    """A column that a read adds to its statement to answer the log's place as of its snapshot:
+    `snapshot_since` makes it a Since."""
+    if _postgres():
+        return "pg_current_snapshot()::text"
+    return "(SELECT seq FROM sqlite_sequence WHERE name = 'chat_events')"
+
+
+def snapshot_since(value: Any) -> Since:
+    """The place of a read's snapshot: every event its snapshot saw is at or before it, or
+    skipped by it."""
+    if not isinstance(value, str):  # SQLite's last id (None before the first event)
+        return Since((0, int(value or 0)))
+    xmin, xmax, running = value.split(":")
+    return Since(
+        (int(xmin) - 1, _LAST_ID),
+        int(xmax),
+        frozenset(int(tx) for tx in running.split(",") if tx),
+    )
+
+
+@query
+async def beyond(since: Since) -> bool:
+    """Whether a reader's place lies beyond the log (no reader was ever there)."""
+    latest = await horizon()
+    return since.position > latest.position
+
+
+@background_query
+async def prune(now: datetime) -> None:
+    """Deletes the events older than the retention and its margin."""
+    await ChatEventEntry.raw("DELETE FROM chat_events WHERE created_at < {}", now - _PRUNE_AFTER)

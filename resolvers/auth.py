@@ -19,7 +19,14 @@ from db import queries
 from db.redis_client import SharedState
 from resolvers import identities
 from resolvers.clock import now
-from resolvers.errors import AmbiguousCredentials, InvalidToken, RateLimited, Unauthenticated
+from resolvers.errors import (
+    AccessDenied,
+    AmbiguousCredentials,
+    InvalidToken,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
 from resolvers.flight import SingleFlight
 from resolvers.models import Caller
 from resolvers.tokens import Identity, TokenVerifier, is_token
@@ -139,6 +146,22 @@ class Authenticator:
             caller = await self._key_caller(hash_key(credential))
         await self.spend(caller, cost)
         return caller
+
+    async def still_allowed(
+        self, caller: Caller, *, api_keys: Sequence[str], authorizations: Sequence[str]
+    ) -> bool:
+        """An open stream's credentials checked again (no rate limit spent): refused, or now
+        acting as another account, the stream ends; the database away, it goes on until the next
+        check."""
+        try:
+            again = await self.authenticate(
+                api_keys=api_keys, authorizations=authorizations, cost=0, recheck=True
+            )
+        except (Unauthenticated, AccessDenied):
+            return False
+        except ServiceError:
+            return True
+        return again.account_id == caller.account_id
 
     async def _key_caller(self, key_hash: str) -> Caller:
         cached = self._valid_keys.get(key_hash)

@@ -12,10 +12,8 @@ the database cannot be read or the chat is deleted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -23,16 +21,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
+from chats_api.streaming import LiveStream, live
 from resolvers import conversation_input, conversations
 from resolvers.auth import Authenticator
 from resolvers.errors import (
-    AccessDenied,
     InternalError,
     RateLimited,
     ServiceError,
-    Unauthenticated,
 )
 from resolvers.models import Caller, Event
 from resolvers.streams import OpenStreams
@@ -75,115 +71,37 @@ def error_frame(exc: ServiceError) -> bytes:
     return frame("error", bytes(error_response(exc).body))
 
 
-class EventStream(Response):
-    """Frames as they come, until they end or the client goes away (noticed at once, not at the
-    next write); `on_close` runs either way."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, frames: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
-        # No content-length: a stream's length is not known when it starts.
-        self.status_code = 200
-        self.background = None
-        self.raw_headers = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        self.frames = frames
-        self.on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-
-            async def pump() -> None:
-                async for chunk in self.frames:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-            async def gone() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-
-            tasks = [asyncio.create_task(pump()), asyncio.create_task(gone())]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, OSError):
-                        await task
-        finally:
-            self.on_close()
-
-
-async def _frames(
-    request: Request, caller: Caller, chat_id: UUID, start: int
-) -> AsyncIterator[bytes]:
-    authenticator: Authenticator = request.app.state.authenticator
-    queue: asyncio.Queue[Event | ServiceError | None] = asyncio.Queue(1)
-
-    async def read() -> None:
-        try:
-            async for entry in conversations.follow(chat_id, start):
-                await queue.put(entry)
-            await queue.put(None)
-        except ServiceError as exc:
-            await queue.put(exc)
-        except Exception as exc:
-            logger.error("stream of chat %s failed", chat_id, exc_info=exc)
-            await queue.put(InternalError())
-
-    reader = asyncio.create_task(read())
-    written = time.monotonic()
+async def _frames(chat_id: UUID, start: int) -> AsyncIterator[bytes]:
+    """The chat's events as frames; an error frame (the REST error body) when the stream fails."""
+    # Comments as single lines, never followed by a blank line of their own: clients such as
+    # fetch-event-source dispatch an empty message at every blank line, where EventSource
+    # dispatches none.
+    yield b": stream open\n"
     try:
-        # Comments as single lines, never followed by a blank line of their own: clients such as
-        # fetch-event-source dispatch an empty message at every blank line, where EventSource
-        # dispatches none.
-        yield b": stream open\n"
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), RECHECK_SECONDS)
-            except TimeoutError:
-                if request.app.state.draining or not await _still_allowed(
-                    authenticator, request, caller
-                ):
-                    return
-                if time.monotonic() - written >= HEARTBEAT_SECONDS:
-                    written = time.monotonic()
-                    yield b": keep-alive\n"
-                continue
-            if item is None:
-                return
-            if isinstance(item, ServiceError):
-                yield error_frame(item)
-                return
-            body = event_json(item)
-            written = time.monotonic()
+        async for entry in conversations.follow(chat_id, start):
+            body = event_json(entry)
             yield frame(body["type"], orjson.dumps(body), body["cursor"])
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+    except ServiceError as exc:
+        yield error_frame(exc)
+    except Exception as exc:
+        logger.error("stream of chat %s failed", chat_id, exc_info=exc)
+        yield error_frame(InternalError())
 
 
-async def _still_allowed(authenticator: Authenticator, request: Request, caller: Caller) -> bool:
-    """The stream's credentials checked again (no rate limit spent): refused, or now acting as
-    another account, the stream ends; the database away, it goes on until the next check."""
-    try:
-        again = await authenticator.authenticate(
+def _checks(request: Request, caller: Caller) -> Callable[[], Awaitable[bytes | None]]:
+    """While the process serves, and the caller's credentials still hold, the stream goes on."""
+    authenticator: Authenticator = request.app.state.authenticator
+
+    async def check() -> bytes | None:
+        if request.app.state.draining or not await authenticator.still_allowed(
+            caller,
             api_keys=request.headers.getlist("x-api-key"),
             authorizations=request.headers.getlist("authorization"),
-            cost=0,
-            recheck=True,
-        )
-    except (Unauthenticated, AccessDenied):
-        return False
-    except ServiceError:
-        return True
-    return again.account_id == caller.account_id
+        ):
+            return b""
+        return None
+
+    return check
 
 
 async def stream(request: Request) -> Response:
@@ -199,7 +117,18 @@ async def stream(request: Request) -> Response:
     deadline = request.scope.get("state", {}).get("deadline")
     if isinstance(deadline, asyncio.Timeout):
         deadline.reschedule(None)  # a stream lasts as long as its client wants it
-    return EventStream(_frames(request, caller, chat_id, start), lambda: streams.close(holder))
+    frames = live(
+        _frames(chat_id, start),
+        heartbeat=b": keep-alive\n",
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+        check=_checks(request, caller),
+        check_seconds=RECHECK_SECONDS,
+    )
+    return LiveStream(
+        frames,
+        headers=[(b"content-type", b"text/event-stream; charset=utf-8")],
+        on_close=lambda: streams.close(holder),
+    )
 
 
 routes = [Route("/api/chats/{chatId}/stream", stream, methods=["GET"])]

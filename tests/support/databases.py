@@ -36,6 +36,7 @@ def unavailable(reason: str) -> NoReturn:
 
 
 TABLES = (
+    "chat_events",
     "chats",
     "sessions",
     "artist_links",

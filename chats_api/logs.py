@@ -77,17 +77,27 @@ class JSONFormatter(logging.Formatter):
 
 
 def access_line(
-    method: str, route: str, operation: str, executor: str, status: int, seconds: float
+    method: str,
+    route: str,
+    operation: str,
+    executor: str,
+    status: int,
+    seconds: float,
+    *,
+    transport: str = "",
 ) -> None:
     """One request's `request` line on `chats_api.access` (its level decides whether it is
     written). `operation`: a GraphQL operation's type and root field (a bounded set, unlike
     client-chosen names); `executor` (a compiled plan or Strawberry's) only for GraphQL over
-    HTTP; both as the request's scope state says."""
+    HTTP; `transport` for a GraphQL stream over HTTP (`sse`, `multipart`); each as the
+    request's scope state says."""
     if not access.isEnabledFor(logging.INFO):
         return
     fields: dict[str, object] = {"method": method, "route": route, "operation": operation}
     if executor:
         fields["executor"] = executor
+    if transport:
+        fields["transport"] = transport
     fields["status"] = status
     fields["duration_ms"] = round(1000 * seconds, 3)
     # Made and handled as `access.info` would, less its search of the stack for the caller's

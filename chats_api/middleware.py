@@ -134,7 +134,15 @@ class RequestLifecycle:
                 path = scope["path"]
                 route = path if path in self.routes else self._template(path)
                 label, executor = labels.get("operation", ""), labels.get("executor", "")
-                access_line(scope["method"], route, label, executor, status or 500, elapsed)
+                access_line(
+                    scope["method"],
+                    route,
+                    label,
+                    executor,
+                    status or 500,
+                    elapsed,
+                    transport=labels.get("transport", ""),
+                )
                 if path not in self.unobserved:
                     metrics.observe(scope["method"], route, label, status or 500, elapsed)
             request_id.reset(token)

@@ -13,6 +13,7 @@ from resolvers.streams import OpenStreams
 from schema.endpoint import GraphQLEndpoint
 from schema.execution.plans import Plans, compiles_for
 from schema.gate import DocumentGate
+from schema.http_streams import HTTPStreams
 from schema.schema import Schema, build_schema
 from schema.sockets import GraphQLSockets
 
@@ -55,12 +56,11 @@ def graphql_edge(
         PersistedQueries() if persisted is None else persisted,
         safelist,
     )
+    # One count of open streams per caller, whichever transport carries them.
+    streams = OpenStreams(MAX_SOCKETS_PER_CALLER) if streams is None else streams
     return GraphQLEdge(
-        http=GraphQLEndpoint(schema, gate, plans),
+        http=GraphQLEndpoint(schema, gate, plans, HTTPStreams(schema, streams)),
         websocket=GraphQLSockets(
-            schema,
-            gate=gate,
-            streams=OpenStreams(MAX_SOCKETS_PER_CALLER) if streams is None else streams,
-            allowed_origins=allowed_origins,
+            schema, gate=gate, streams=streams, allowed_origins=allowed_origins
         ),
     )

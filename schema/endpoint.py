@@ -30,12 +30,14 @@ from strawberry.types.graphql import OperationType
 
 from chats_api import jsoncodec
 from resolvers.auth import Authenticator
+from resolvers.errors import RateLimited, ServiceError
 from resolvers.models import Caller
 from schema.context import Context
-from schema.errors import BAD_USER_INPUT, retry_after_of, to_graphql_error
+from schema.errors import BAD_USER_INPUT, from_service_error, retry_after_of, to_graphql_error
 from schema.execution.plan import Plan
 from schema.execution.plans import MISSING, Missing, Plans
 from schema.gate import Admitted, DocumentGate, Refused
+from schema.http_streams import HTTPStreams, streaming_transport
 from schema.reading import NO_QUERY, BadRequest, GraphQLRequest, read_request
 from schema.schema import Schema
 
@@ -48,7 +50,10 @@ GRAPHIQL_CSP = (
     "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-SUBSCRIPTIONS_OVER_WEBSOCKET = "Subscriptions are served over WebSocket"
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "Subscriptions are served over WebSocket, Server-Sent Events (Accept: text/event-stream)"
+    " and multipart HTTP (Accept: multipart/mixed;subscriptionSpec=1.0)"
+)
 ONLY_GET_AND_POST = "GraphQL only supports GET and POST requests."
 HTTP_OPERATIONS = {
     "GET": frozenset({OperationType.QUERY}),
@@ -77,10 +82,13 @@ class Answer:
 class GraphQLEndpoint:
     """The ASGI app of /graphql's HTTP requests."""
 
-    def __init__(self, schema: Schema, gate: DocumentGate, plans: Plans | None) -> None:
+    def __init__(
+        self, schema: Schema, gate: DocumentGate, plans: Plans | None, streams: HTTPStreams
+    ) -> None:
         self.schema = schema
         self.gate = gate
         self.plans = plans
+        self.streams = streams
         self._page = (GRAPHIQL / "index.html").read_bytes()
         self._authenticator: Authenticator | None = None  # the app's, known at its first request
 
@@ -106,8 +114,47 @@ class GraphQLEndpoint:
         context = Context(
             request=request, headers=answer.headers, authenticator=self._authenticator
         )
-        result = await self.execute(request, data, context, answer)
+        transport = streaming_transport(request.headers.get("accept", ""))
+        if transport is not None:
+            result = await self._stream(request, data, context, answer, transport)
+            if not isinstance(result, ExecutionResult):
+                return result
+        else:
+            result = await self.execute(request, data, context, answer)
         return _render(request, process_result(result), answer)
+
+    async def _stream(
+        self,
+        request: Request,
+        data: GraphQLRequest,
+        context: Context,
+        answer: Answer,
+        transport: str,
+    ) -> Response | ExecutionResult:
+        """The admitted document's results as a stream; what refused it, as an answer. An
+        automatic persisted query is not registered by a stream (its client sends it in full
+        after the miss, as every time)."""
+        admitted = await self._admit(data, context, answer)
+        if isinstance(admitted, ExecutionResult):
+            return admitted
+        data.query = admitted.query
+        try:
+            return await self.streams.open(request, data, context, transport)
+        except ServiceError as refusal:
+            answer.status = 429 if isinstance(refusal, RateLimited) else 503
+            answer.headers["Retry-After"] = "1"
+            return ExecutionResult(data=None, errors=[from_service_error(refusal)])
+
+    async def _admit(
+        self, data: GraphQLRequest, context: Context, answer: Answer
+    ) -> Admitted | ExecutionResult:
+        try:
+            return await self.gate.admit(
+                context, data.query, data.extensions, data.document_id, data.operation_name
+            )
+        except Refused as refusal:
+            answer.status = refusal.status
+            return _error_result(refusal.message, refusal.code)
 
     async def execute(
         self, request: Request, data: GraphQLRequest, context: Context, answer: Answer
@@ -116,13 +163,9 @@ class GraphQLEndpoint:
         executor; an automatic persisted query being registered is remembered only once it has
         run (a document that does not parse or validate, or one sent by a caller with no valid
         credentials, is never stored: anyone could fill the store)."""
-        try:
-            admitted = await self.gate.admit(
-                context, data.query, data.extensions, data.document_id, data.operation_name
-            )
-        except Refused as refusal:
-            answer.status = refusal.status
-            return _error_result(refusal.message, refusal.code)
+        admitted = await self._admit(data, context, answer)
+        if isinstance(admitted, ExecutionResult):
+            return admitted
         data.query = admitted.query
         labels = request.scope.setdefault("state", {})
         plan = await self._plan(admitted, data.operation_name, context, request.method)

@@ -127,9 +127,10 @@ def operation_label(document: DocumentNode) -> str:
     return ""
 
 
-def _label_operation(context: ExecutionContext) -> None:
-    """The request's `operation` label (logs, metrics), in its scope's state."""
-    document, result = context.graphql_document, context.result
+def _label_operation(context: ExecutionContext, result: Any) -> None:
+    """The request's `operation` label (logs, metrics), in its scope's state, once `result` (a
+    result of Strawberry's or graphql-core's, or None) shows the document ran."""
+    document = context.graphql_document
     refused = result is None or (
         result.data is None and all(error.path is None for error in result.errors or ())
     )
@@ -160,11 +161,13 @@ class ErrorCodes(SchemaExtension):
         if isinstance(result, ExecutionResult) and result.errors:
             if not isinstance(result.errors[0], GraphQLSyntaxError):
                 result.errors = [to_graphql_error(error) for error in result.errors]
+        if isinstance(result, ExecutionResult):
+            _label_operation(self.execution_context, result)  # a stream over HTTP's
         yield
 
     def on_operation(self) -> Iterator[None]:
         yield
-        _label_operation(self.execution_context)
+        _label_operation(self.execution_context, self.execution_context.result)
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [to_graphql_error(error) for error in result.errors]

@@ -6,35 +6,18 @@
 // with its API key, directly to the service.
 // Usage: node stream.mjs SERVICE_BASE TOKEN KEY CHAT CURSOR
 // Prints one JSON object with what the page saw; tests/system/test_signed_in.py checks it.
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { createConnection, createServer as createTcpServer } from 'node:net';
-
 import { launchChromium } from './browser.mjs';
+import { cuttingProxy, pageServer } from './cuts.mjs';
 
 const [service, token, key, chat, cursor] = process.argv.slice(2);
 const CHUNKS = 60;
 setTimeout(() => { console.error('timed out'); process.exit(2); }, 60_000);
 
-// The proxy: every connection from the page to the service goes through it, and cut() breaks
-// all of them at once, as a network change or a load balancer's restart does.
-const target = new URL(service);
-const open = new Set();
-const proxy = createTcpServer((client) => {
-  const upstream = createConnection(Number(target.port), target.hostname);
-  open.add(client);
-  open.add(upstream);
-  client.pipe(upstream).pipe(client);
-  const forget = () => { open.delete(client); open.delete(upstream); client.destroy(); upstream.destroy(); };
-  client.on('error', forget).on('close', forget);
-  upstream.on('error', forget).on('close', forget);
-});
-await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-const proxied = `http://127.0.0.1:${proxy.address().port}`;
-const cut = () => { for (const socket of open) socket.destroy(); };
+const proxy = await cuttingProxy(service);
+const proxied = proxy.url;
+const cut = proxy.cut;
 
 // The frontend's page, on an origin of its own, with the library served beside it.
-const library = new URL('./node_modules/@microsoft/fetch-event-source/lib/esm/', import.meta.url);
 const PAGE = `<!doctype html><meta charset="utf-8"><title>Chat</title><pre id="reply"></pre>
 <script type="module">
 import { fetchEventSource } from '/lib/index.js';
@@ -57,19 +40,7 @@ fetchEventSource(${JSON.stringify(`${proxied}/api/chats/${chat}/stream?after=${c
   onerror() { return 100; },  // a dropped connection: retry after 100 ms, from the last id
 });
 </script>`;
-const page = createServer((request, response) => {
-  const path = new URL(request.url, 'http://page').pathname;
-  if (path.startsWith('/lib/')) {
-    const name = path.slice(5).replace(/\.js$/, '');
-    response.writeHead(200, { 'content-type': 'text/javascript' });
-    // The package's ES modules import each other without an extension: add it for the browser.
-    response.end(readFileSync(new URL(`${name}.js`, library), 'utf8').replace(/from '\.\/(\w+)'/g, "from './$1.js'"));
-    return;
-  }
-  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  response.end(PAGE);
-});
-await new Promise((resolve) => page.listen(0, '127.0.0.1', resolve));
+const page = await pageServer(PAGE);
 
 const agent = (path, body) => fetch(`${service}/api/chats/${chat}${path}`, {
   method: 'POST',
@@ -86,7 +57,7 @@ try {
   const context = await browser.newContext();
   const tab = await context.newPage();
   tab.on('pageerror', (error) => result.pageErrors.push(String(error)));
-  await tab.goto(`http://127.0.0.1:${page.address().port}/`);
+  await tab.goto(page.url);
   await tab.waitForFunction(() => window.opened === 1, null, { timeout: 20_000 });
 
   const reply = (await agent('/replies')).message.id;

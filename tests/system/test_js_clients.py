@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.databases import REPO, Database, unavailable
@@ -98,6 +99,31 @@ def test_apollo_subscriptions_over_graphql_ws(
     # A bad key in connectionParams: refused at connection_init, no subscription.
     assert seen["badKey"]["received"] is False
     assert seen["badKey"]["code"] == 4403
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+def test_chat_events_resume_on_every_javascript_client(
+    node: str, database: Database, events_env: dict[str, str]
+) -> None:
+    """graphql-sse's client through three cuts (resumed by Last-Event-ID), Apollo's HttpLink over
+    multipart HTTP, Apollo's GraphQLWsLink subscribing again after its last cursor: every chat
+    once, in order."""
+    _, key = provision(database)
+    with serving(database, env=events_env) as base:
+        cursor = httpx.get(f"{base}/api/chats", headers={"x-api-key": key}).json()["cursor"]
+        seen = run_node(node, "events.mjs", base, key, cursor)
+    assert isinstance(seen, dict)
+    assert "sseError" not in seen
+    assert "multipartError" not in seen
+    sse = seen["sse"]
+    assert sse["heard"] == sse["created"]
+    assert sse["connects"] >= 4  # the first connection, and one after each cut
+    multipart = seen["multipart"]
+    assert multipart["heard"] == multipart["created"]
+    assert multipart["heardAfter"] == 3
+    assert multipart["replayed"] == sse["created"] + multipart["created"]
+    websocket = seen["websocket"]
+    assert websocket["heard"] == websocket["created"]
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

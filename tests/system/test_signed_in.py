@@ -220,6 +220,24 @@ def test_a_browser_follows_a_reply_through_three_cuts(
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_a_browser_keeps_its_chats_list_live_through_three_cuts(
+    database: Database, provider: Provider
+) -> None:
+    """Chromium with @microsoft/fetch-event-source and the provider's access token follows
+    `chatEvents` over graphql-sse from the list's eventCursor, the connection cut three times
+    while chats are created: every chat once, in order, each event's id its cursor."""
+    token = provider.token("alice")
+    with serving(database, env=provider.environment()) as base:
+        listed = httpx.get(f"{base}/api/chats", headers=bearer(token))
+        seen = run_node("events_browser.mjs", base, token, listed.json()["cursor"])
+    assert seen["pageErrors"] == []
+    assert seen["opened"] == 4  # the first connection, and one after each cut
+    assert seen["heard"] == seen["created"]
+    assert seen["idsAreCursors"] is True
+    assert seen["shown"] == [f"Chat {n}" for n in range(12)]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
 def test_a_browser_signs_in_with_pkce_and_creates_a_chat(
     database: Database, provider: Provider
 ) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
@@ -121,7 +121,7 @@ def _tail() -> Tail:
 
 async def follow(
     account_id: UUID, since: Since, batch: int = BATCH
-) -> AsyncIterator[tuple[LoggedEvent, Since]]:
+) -> AsyncGenerator[tuple[LoggedEvent, Since], None]:
     """The account's events after `since`, each with the place after it; raises
     DatabaseUnavailable when the log cannot be read."""
     async with _tail().follow(account_id) as follower:

@@ -168,8 +168,11 @@ class HTTPStreams:
     async def open(
         self, request: Request, data: GraphQLRequest, context: Context, transport: str
     ) -> LiveStream:
-        """The stream, once its caller holds a slot (RateLimited when it holds too many)."""
+        """The stream, once its caller holds a slot (RateLimited when it holds too many;
+        ServiceUnavailable while the process drains)."""
         framing = FRAMINGS[transport]
+        if request.app.state.draining:
+            raise ServiceUnavailable()  # the client retries, on a replica that stays
         if transport == SSE:
             context.last_event_id = request.headers.get("last-event-id") or None
         caller = await context.checked_caller()

@@ -15,6 +15,7 @@ from graphql import get_introspection_query
 from strawberry.schema.schema import validate_document as strawberry_validate
 
 from resolvers.persisted import MAX_DOCUMENT_BYTES
+from schema.endpoint import SUBSCRIPTIONS_OVER_WEBSOCKET
 from schema.gate import TOO_MANY_FIELDS
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
@@ -354,14 +355,15 @@ async def test_a_subscription_over_plain_http_is_a_request_error(
     caplog: pytest.LogCaptureFixture,
     keyed: bool,
 ) -> None:
-    """Subscriptions are served over the WebSocket; sent as a plain HTTP query, one used to run as
-    a query and answer INTERNAL_SERVER_ERROR with a traceback, for callers with no credentials
-    too. Now a 400 request error, and nothing logged above INFO."""
+    """Subscriptions are served over the WebSocket and streaming HTTP; sent as a plain HTTP query
+    (no `Accept` of a stream), one used to run as a query and answer INTERNAL_SERVER_ERROR with a
+    traceback, for callers with no credentials too. Now a 400 request error naming the
+    transports, and nothing logged above INFO."""
     headers = {"x-api-key": world.keys["alice"]} if keyed else {}
     query = "subscription { chatEvents { type chat { id } } }"
     before = await database.counts()
     error = {
-        "message": "Subscriptions are served over WebSocket",
+        "message": SUBSCRIPTIONS_OVER_WEBSOCKET,
         "extensions": {"code": "BAD_USER_INPUT"},
     }
     for response in (

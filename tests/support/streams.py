@@ -6,7 +6,7 @@ elsewhere) and the result (`data` and `errors`), until the server completes the 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,7 +37,7 @@ async def subscription(
     variables: dict[str, Any] | None = None,
     query: str = CHAT_EVENTS,
     accept: str | None = None,
-) -> AsyncIterator[AsyncIterator[Item]]:
+) -> AsyncIterator[AsyncGenerator[Item, None]]:
     """The subscription's results, as an iterator to read from within the block."""
     body = {"query": query, "variables": variables or {}}
     if transport == "websocket":
@@ -60,7 +60,7 @@ async def subscription(
             yield _multipart_items(r)
 
 
-async def _socket_items(socket: Any) -> AsyncIterator[Item]:
+async def _socket_items(socket: Any) -> AsyncGenerator[Item, None]:
     while True:
         message = await socket.receive()
         if message["type"] == "ping":
@@ -75,7 +75,7 @@ async def _socket_items(socket: Any) -> AsyncIterator[Item]:
         yield None, message["payload"]
 
 
-async def _sse_items(response: httpx.Response) -> AsyncIterator[Item]:
+async def _sse_items(response: httpx.Response) -> AsyncGenerator[Item, None]:
     event: dict[str, str] = {}
     async for line in response.aiter_lines():
         if line.startswith(":"):
@@ -93,7 +93,7 @@ async def _sse_items(response: httpx.Response) -> AsyncIterator[Item]:
         event = {}
 
 
-async def _multipart_items(response: httpx.Response) -> AsyncIterator[Item]:
+async def _multipart_items(response: httpx.Response) -> AsyncGenerator[Item, None]:
     buffer = ""
     async for text in response.aiter_text():
         buffer += text

@@ -1,0 +1,165 @@
+"""Chats created while things break, each fault three times, followed by a chats list resuming
+`chatEvents` over Server-Sent Events from its last cursor: the follower's server killed,
+PostgreSQL unreachable, Redis dropping hints. The follower ends with every chat once, in order;
+its stream ends only when the database cannot be read (SERVICE_UNAVAILABLE)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.support.databases import Database
+from tests.support.proxy import TcpProxy
+from tests.support.redis import RedisServer
+from tests.support.servers import provision, serving, start_server
+from tests.support.streams import subscription
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+@dataclass
+class Follower:
+    """A chats list kept live: resumes from its last cursor whenever its stream breaks or ends."""
+
+    key: str
+    start: str
+    heard: list[dict[str, Any]] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)  # the codes its streams ended with
+
+    async def follow(self, base: str, count: int) -> None:
+        while len(self.heard) < count:
+            last = self.heard[-1]["cursor"] if self.heard else self.start
+            headers = {"x-api-key": self.key, "last-event-id": last}
+            try:
+                async with subscription("sse", base, headers) as items:
+                    async for _, payload in items:
+                        if "errors" in payload:
+                            self.ended.append(payload["errors"][0]["extensions"]["code"])
+                            break
+                        self.heard.append(payload["data"]["chatEvents"])
+                        if len(self.heard) >= count:
+                            return
+            except (httpx.TransportError, AssertionError, OSError):
+                pass
+            await asyncio.sleep(0.2)
+
+    def ids(self) -> list[str]:
+        return [event["chat"]["id"] for event in self.heard]
+
+
+async def _create_all(base: str, key: str, ids: list[str], pause: float) -> None:
+    """Each chat by its own id, retried (the same id) until acknowledged, as a careful client
+    does: a retry of a chat that was stored answers with it, and makes no second event."""
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}, timeout=10) as client:
+        for chat_id in ids:
+            while True:
+                try:
+                    answer = await client.post("/api/chats", json={"chatId": chat_id})
+                except httpx.TransportError:
+                    answer = None
+                if answer is not None and answer.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(pause)
+
+
+def _cursor(base: str, key: str) -> str:
+    return str(httpx.get(f"{base}/api/chats", headers={"x-api-key": key}).json()["cursor"])
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_the_followers_server_killed_three_times(database: Database) -> None:
+    _, key = provision(database)
+    ids = [str(uuid.uuid4()) for _ in range(60)]
+    with serving(database) as writing:
+        follower = Follower(key, _cursor(writing, key))
+        writer = asyncio.create_task(_create_all(writing, key, ids, 0.03))
+        for _ in range(3):
+            process, reading = await asyncio.to_thread(start_server, database)
+            following = asyncio.create_task(follower.follow(reading, len(ids)))
+            await asyncio.sleep(0.6)
+            process.send_signal(signal.SIGKILL)  # the follower's server dies mid-stream
+            await asyncio.to_thread(process.wait)
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+        # The list reconnects to the server that is left, from its last cursor.
+        async with asyncio.timeout(20):
+            await follower.follow(writing, len(ids))
+        await writer
+    assert follower.ids() == ids
+    assert follower.ended == []
+
+
+@pytest.mark.serial(seconds=30)
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_postgres_unreachable_while_chats_are_followed(database: Database) -> None:
+    _, key = provision(database)
+    parts = urlsplit(database.url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
+    env = {"DATABASE_URL": proxied, "EVENTS_DATABASE_URL": proxied, "DB_QUERY_TIMEOUT": "1"}
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    # In a thread: the proxy runs on this event loop, which must go on while the server starts.
+    process, base = await asyncio.to_thread(start_server, database, env=env)
+    try:
+        follower = Follower(key, await asyncio.to_thread(_cursor, base, key))
+        following = asyncio.create_task(follower.follow(base, len(ids)))
+        writer = asyncio.create_task(_create_all(base, key, ids, 0.05))
+        for _ in range(3):
+            await asyncio.sleep(0.6)
+            proxy.partition()
+            await asyncio.sleep(3)  # past the tail's read and the follower's own (1 s each)
+            proxy.heal()
+        await writer
+        async with asyncio.timeout(20):
+            await following
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 20)
+        await proxy.stop()
+    assert follower.ids() == ids
+    # Told when the database could not be read, and only then; whole after each resume.
+    assert follower.ended
+    assert set(follower.ended) == {"SERVICE_UNAVAILABLE"}
+
+
+@pytest.mark.serial(seconds=30)
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_redis_dropping_hints_loses_no_event(database: Database) -> None:
+    """Two replicas share a Redis whose connections go silent three times (publishes time out,
+    hints are lost): the follower on the other replica hears every chat anyway, from the log, and
+    its stream never ends."""
+    _, key = provision(database)
+    redis_server = RedisServer()
+    redis_server.start()
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    await proxy.start()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0", "REDIS_TIMEOUT": "0.25"}
+    ids = [str(uuid.uuid4()) for _ in range(60)]
+    with ExitStack() as stack:
+        stack.callback(redis_server.stop)
+        writing = stack.enter_context(serving(database, env=env))
+        reading = stack.enter_context(serving(database, env=env))
+        follower = Follower(key, _cursor(reading, key))
+        following = asyncio.create_task(follower.follow(reading, len(ids)))
+        writer = asyncio.create_task(_create_all(writing, key, ids, 0.05))
+        for _ in range(3):
+            await asyncio.sleep(0.5)
+            proxy.silence()
+            await asyncio.sleep(1.5)
+            proxy.resume()
+        await writer
+        async with asyncio.timeout(20):
+            await following
+        await proxy.stop()
+    assert follower.ids() == ids
+    assert follower.ended == []

@@ -91,12 +91,15 @@ async def live(
 
     reader = asyncio.create_task(read())
     loop = asyncio.get_running_loop()
-    written = loop.time()
+    written = checked = loop.time()
     try:
         while True:
+            # Checked on time whether frames flow or not: a busy stream ends on a drain too.
+            wait = max(0.0, checked + check_seconds - loop.time())
             try:
-                frame = await asyncio.wait_for(queue.get(), check_seconds)
+                frame: bytes | None = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
+                checked = loop.time()
                 last = await check()
                 if last is not None:
                     if last:

@@ -9,50 +9,18 @@ import asyncio
 import signal
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.support.databases import Database
+from tests.support.followers import Follower
 from tests.support.proxy import TcpProxy
 from tests.support.redis import RedisServer
 from tests.support.servers import provision, serving, start_server
-from tests.support.streams import subscription
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@dataclass
-class Follower:
-    """A chats list kept live: resumes from its last cursor whenever its stream breaks or ends."""
-
-    key: str
-    start: str
-    heard: list[dict[str, Any]] = field(default_factory=list)
-    ended: list[str] = field(default_factory=list)  # the codes its streams ended with
-
-    async def follow(self, base: str, count: int) -> None:
-        while len(self.heard) < count:
-            last = self.heard[-1]["cursor"] if self.heard else self.start
-            headers = {"x-api-key": self.key, "last-event-id": last}
-            try:
-                async with subscription("sse", base, headers) as items:
-                    async for _, payload in items:
-                        if "errors" in payload:
-                            self.ended.append(payload["errors"][0]["extensions"]["code"])
-                            break
-                        self.heard.append(payload["data"]["chatEvents"])
-                        if len(self.heard) >= count:
-                            return
-            except (httpx.TransportError, AssertionError, OSError):
-                pass
-            await asyncio.sleep(0.2)
-
-    def ids(self) -> list[str]:
-        return [event["chat"]["id"] for event in self.heard]
 
 
 async def _create_all(base: str, key: str, ids: list[str], pause: float) -> None:
@@ -84,7 +52,7 @@ async def test_the_followers_server_killed_three_times(database: Database) -> No
         writer = asyncio.create_task(_create_all(writing, key, ids, 0.03))
         for _ in range(3):
             process, reading = await asyncio.to_thread(start_server, database)
-            following = asyncio.create_task(follower.follow(reading, len(ids)))
+            following = asyncio.create_task(follower.follow(reading, until=len(ids)))
             await asyncio.sleep(0.6)
             process.send_signal(signal.SIGKILL)  # the follower's server dies mid-stream
             await asyncio.to_thread(process.wait)
@@ -92,7 +60,7 @@ async def test_the_followers_server_killed_three_times(database: Database) -> No
             await asyncio.gather(following, return_exceptions=True)
         # The list reconnects to the server that is left, from its last cursor.
         async with asyncio.timeout(20):
-            await follower.follow(writing, len(ids))
+            await follower.follow(writing, until=len(ids))
         await writer
     assert follower.ids() == ids
     assert follower.ended == []
@@ -112,7 +80,7 @@ async def test_postgres_unreachable_while_chats_are_followed(database: Database)
     process, base = await asyncio.to_thread(start_server, database, env=env)
     try:
         follower = Follower(key, await asyncio.to_thread(_cursor, base, key))
-        following = asyncio.create_task(follower.follow(base, len(ids)))
+        following = asyncio.create_task(follower.follow(base, until=len(ids)))
         writer = asyncio.create_task(_create_all(base, key, ids, 0.05))
         for _ in range(3):
             await asyncio.sleep(0.6)
@@ -150,7 +118,7 @@ async def test_redis_dropping_hints_loses_no_event(database: Database) -> None:
         writing = stack.enter_context(serving(database, env=env))
         reading = stack.enter_context(serving(database, env=env))
         follower = Follower(key, _cursor(reading, key))
-        following = asyncio.create_task(follower.follow(reading, len(ids)))
+        following = asyncio.create_task(follower.follow(reading, until=len(ids)))
         writer = asyncio.create_task(_create_all(writing, key, ids, 0.05))
         for _ in range(3):
             await asyncio.sleep(0.5)

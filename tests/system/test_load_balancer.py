@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support.databases import REPO, Database, unavailable
+from tests.support.followers import Follower
 from tests.support.load import Load, create
 from tests.support.servers import free_port, provision, start_server
 
@@ -123,6 +124,12 @@ async def test_drain_and_rolling_restart_lose_no_request(
         replicas[0].start()
         await wait_until_in_rotation(base)
 
+        # A chats list follows the chats the rolling restart's load creates, through the load
+        # balancer, resuming from its last cursor whenever a replica's drain ends its stream.
+        async with httpx.AsyncClient() as client:
+            listed = await client.get(f"{base}/api/chats", headers={"x-api-key": key})
+        follower = Follower(key, listed.json()["cursor"])
+        following = asyncio.create_task(follower.follow(base, until=10**9))
         async with Load(base, key) as rolling:
             for replica in replicas:
                 await asyncio.sleep(1)
@@ -130,11 +137,20 @@ async def test_drain_and_rolling_restart_lose_no_request(
                 await asyncio.to_thread(replica.start)
                 await wait_until_in_rotation(base)
             await asyncio.sleep(1)
+        async with asyncio.timeout(20):
+            while len(follower.heard) < len(rolling.acknowledged):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # nothing more arrives
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
 
     for load in (drain, rolling):
         assert len(load.answers) > 50
         assert load.failed == []
         await database.assert_nothing_lost(load.acknowledged)
+    # Every chat of the rolling restart once, whichever replica served each stream.
+    assert sorted(follower.ids()) == sorted(rolling.acknowledged)
+    assert follower.ended == []
     assert readiness.status_code == 503
     assert readiness.json() == {"status": "error", "message": "Service temporarily unavailable"}
     assert served.status_code == 200

@@ -68,7 +68,10 @@ def test_a_cursor_that_is_not_live_decodes_to_nothing() -> None:
             "application/graphql-response+json,application/json;q=0.9",
             MULTIPART,
         ),
-        ('multipart/mixed; boundary="graphql"; subscriptionSpec="1.0", application/json', MULTIPART),
+        (
+            'multipart/mixed; boundary="graphql"; subscriptionSpec="1.0", application/json',
+            MULTIPART,
+        ),
         ("multipart/mixed;subscriptionSpec=1.0", MULTIPART),
         ("text/event-stream", SSE),
         ("application/json, text/event-stream;q=0.5", SSE),

@@ -28,10 +28,10 @@ from db.rows import ChatRow
 from db.tables import ChatEventEntry
 
 Position = tuple[int, int]
-# Events are kept this long at least; a cursor older than it is expired. Rows go an hour later,
-# so a cursor still valid never points past a pruned row.
+# Events are kept this long at least; a cursor older than it (and the hour it was taken in) is
+# expired. Rows go an hour after that, so a cursor still valid never points past a pruned row.
 RETENTION = timedelta(hours=24)
-_PRUNE_AFTER = RETENTION + timedelta(hours=1)
+_PRUNE_AFTER = RETENTION + timedelta(hours=2)
 _LAST_ID = 2**63 - 1
 
 _INSERT = (

@@ -1,9 +1,10 @@
 """The accounts' chat events as a stream that resumes from a cursor.
 
-A cursor is the reader's place in the log (`db.event_log.Since`), the account it reads and when
-the place was taken; it is opaque to clients. A cursor is live while it is the caller's account's
-and younger than the log's retention (24 hours); any other is CURSOR_EXPIRED, and the client
-reloads the chats list, whose `eventCursor` starts the stream anew.
+A cursor is the reader's place in the log (`db.event_log.Since`), the account it reads and the
+hour the place was taken (an hour, not a moment: two reads of the same log answer the same
+cursor); it is opaque to clients. A cursor is live while it is the caller's account's and its hour
+began less than the log's retention (24 hours) and an hour ago; any other is CURSOR_EXPIRED, and
+the client reloads the chats list, whose `eventCursor` starts the stream anew.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from db import event_log, event_tail
@@ -29,14 +30,14 @@ _MAX_CURSOR = 8192
 
 
 def encode_cursor(account_id: UUID, since: Since, at: datetime) -> str:
-    fields = [_KIND, str(account_id), *map(str, since.position), str(_millis(at))]
+    fields = [_KIND, str(account_id), *map(str, since.position), str(_hour(at))]
     if since.below:
         fields += [str(since.below), ",".join(map(str, sorted(since.running)))]
     return base64.urlsafe_b64encode(":".join(fields).encode()).decode().rstrip("=")
 
 
-def _millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+def _hour(moment: datetime) -> int:
+    return int(moment.timestamp() // 3600)
 
 
 def decode_cursor(cursor: object, account_id: UUID, at: datetime) -> Since | None:
@@ -45,14 +46,13 @@ def decode_cursor(cursor: object, account_id: UUID, at: datetime) -> Since | Non
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        kind, account, tx, row, millis, *snapshot = (
+        kind, account, tx, row, hour, *snapshot = (
             base64.urlsafe_b64decode(padded).decode("ascii").split(":")
         )
-        numbers = [tx, row, millis, *snapshot[:1]]
+        numbers = [tx, row, hour, *snapshot[:1]]
         if kind != _KIND or UUID(account) != account_id or not all(map(str.isdigit, numbers)):
             return None
-        taken = datetime.fromtimestamp(int(millis) / 1000, UTC)
-        if taken < at - event_log.RETENTION:
+        if _hour(at - event_log.RETENTION) - 1 >= int(hour):
             return None
         if not snapshot:
             return Since((int(tx), int(row)))

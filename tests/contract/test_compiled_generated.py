@@ -25,8 +25,10 @@ pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirec
 
 # Generated documents ---------------------------------------------------------------------------
 
+# 100 documents: the sample is fixed (derandomized), and a schema's new field moves it; with 60,
+# the fields that came with resumable chat events left 11 compiled of the sample, 26 of 100.
 GENERATED = settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,  # the same documents every run: a failure in CI replays locally

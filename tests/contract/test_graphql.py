@@ -53,7 +53,7 @@ def test_schema_has_the_contracts_shape() -> None:
         "chats(first: Int = 20, after: String, accountId: UUID, artistId: UUID): ChatRoomConnection!",  # noqa: E501
         "updateChat(input: UpdateChatInput!): UpdateChatPayload\n",
         "deleteChat(input: DeleteChatInput!): DeleteChatPayload\n",
-        "chatEvents(accountId: UUID): ChatEvent!",
+        "chatEvents(accountId: UUID, after: String = null): ChatEvent!",
         "enum ChatEventType {\n  CREATED\n  UPDATED\n  DELETED\n}",
     ]:
         assert line in text

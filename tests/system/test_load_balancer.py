@@ -94,6 +94,30 @@ async def wait_until_in_rotation(base: str, replicas: int = 2) -> None:
     raise AssertionError("the load balancer has no replica up")
 
 
+async def _rolling_restart(base: str, key: str, replicas: list[Replica]) -> tuple[Load, Follower]:
+    """Both replicas restarted in turn under load, while a chats list follows the chats the
+    load creates through the load balancer, resuming from its last cursor whenever a replica's
+    drain ends its stream."""
+    async with httpx.AsyncClient() as client:
+        listed = await client.get(f"{base}/api/chats", headers={"x-api-key": key})
+    follower = Follower(key, listed.json()["cursor"])
+    following = asyncio.create_task(follower.follow(base, until=10**9))
+    async with Load(base, key) as rolling:
+        for replica in replicas:
+            await asyncio.sleep(1)
+            await asyncio.to_thread(replica.stop)
+            await asyncio.to_thread(replica.start)
+            await wait_until_in_rotation(base)
+        await asyncio.sleep(1)
+    async with asyncio.timeout(20):
+        while len(follower.heard) < len(rolling.acknowledged):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # nothing more arrives
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
+    return rolling, follower
+
+
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_drain_and_rolling_restart_lose_no_request(
     database: Database, redis_url: str, tmp_path: Path
@@ -124,25 +148,7 @@ async def test_drain_and_rolling_restart_lose_no_request(
         replicas[0].start()
         await wait_until_in_rotation(base)
 
-        # A chats list follows the chats the rolling restart's load creates, through the load
-        # balancer, resuming from its last cursor whenever a replica's drain ends its stream.
-        async with httpx.AsyncClient() as client:
-            listed = await client.get(f"{base}/api/chats", headers={"x-api-key": key})
-        follower = Follower(key, listed.json()["cursor"])
-        following = asyncio.create_task(follower.follow(base, until=10**9))
-        async with Load(base, key) as rolling:
-            for replica in replicas:
-                await asyncio.sleep(1)
-                await asyncio.to_thread(replica.stop)
-                await asyncio.to_thread(replica.start)
-                await wait_until_in_rotation(base)
-            await asyncio.sleep(1)
-        async with asyncio.timeout(20):
-            while len(follower.heard) < len(rolling.acknowledged):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # nothing more arrives
-        following.cancel()
-        await asyncio.gather(following, return_exceptions=True)
+        rolling, follower = await _rolling_restart(base, key, replicas)
 
     for load in (drain, rolling):
         assert len(load.answers) > 50

@@ -86,11 +86,11 @@ async def test_last_event_id_wins_over_after(database: Database, world: World) -
             assert [e for _, e in again] == [e for _, e in heard[1:]]
 
 
-def _forged(cursor: str, *, millis: int | None = None, place: int | None = None) -> str:
-    """A cursor of the service's form with its time or its place (both numbers) changed."""
+def _forged(cursor: str, *, hour: int | None = None, place: int | None = None) -> str:
+    """A cursor of the service's form with its hour or its place (both numbers) changed."""
     fields = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
-    if millis is not None:
-        fields[4] = str(millis)
+    if hour is not None:
+        fields[4] = str(hour)
     if place is not None:
         fields[2:4] = [str(place), str(place)]
     return base64.urlsafe_b64encode(":".join(fields).encode()).decode().rstrip("=")
@@ -105,12 +105,12 @@ async def test_cursors_that_are_not_live_are_expired(database: Database, world: 
             mine = (await client.get("/api/chats", headers=headers)).json()["cursor"]
             dave = {"x-api-key": world.keys["dave"]}
             others = (await client.get("/api/chats", headers=dave)).json()["cursor"]
-            day_ago = int(time.time() * 1000) - 25 * 3600 * 1000
+            day_ago = int(time.time() // 3600) - 26
             cursors = [
                 "not a cursor",
                 "Yzpub3Q",
                 others,
-                _forged(mine, millis=day_ago),
+                _forged(mine, hour=day_ago),
                 _forged(mine, place=10**12),
             ]
             counts = await database.counts()

@@ -52,10 +52,18 @@ def test_a_cursor_holds_its_place(since: Since) -> None:
     assert decode_cursor(cursor, ACCOUNT, NOW + timedelta(hours=23)) == since
 
 
+def test_two_reads_of_one_log_answer_one_cursor() -> None:
+    """A cursor says the hour it was taken, not the moment."""
+    since = Since((5, 7))
+    later = NOW + timedelta(minutes=59, seconds=59)
+    assert encode_cursor(ACCOUNT, since, NOW) == encode_cursor(ACCOUNT, since, later)
+
+
 def test_a_cursor_that_is_not_live_decodes_to_nothing() -> None:
     cursor = encode_cursor(ACCOUNT, Since((5, 7)), NOW)
     assert decode_cursor(cursor, uuid.uuid4(), NOW) is None  # another account's
-    assert decode_cursor(cursor, ACCOUNT, NOW + timedelta(hours=24, seconds=1)) is None
+    assert decode_cursor(cursor, ACCOUNT, NOW + timedelta(hours=24, minutes=59)) is not None
+    assert decode_cursor(cursor, ACCOUNT, NOW + timedelta(hours=25)) is None
     for malformed in ("", "x", "Yzpub3Q", cursor[:-3], "é" * 10, 42, None, "A" * 9000):
         assert decode_cursor(malformed, ACCOUNT, NOW) is None
 

@@ -1,16 +1,22 @@
-"""Live events through PostgreSQL's NOTIFY or through Redis: what each costs the create rate.
+"""Live events: what the event log costs the create rate, and how fast events reach many
+subscribers on each transport.
 
     python -m bench.events [--duration 10] [--rounds 2] [--connections 16,64] [--workers 2]
+                           [--rate 5] [--subscribers 1000] [--only create|delivery]
 
-Two measurements in one run, on a fresh database:
+Three measurements in one run, on a fresh database:
 
 - **the database alone** (`pgbench`, prepared, `-j 2`): the service's own one-statement create
-  (a session and a chat in one CTE), as written without an event and as written with its event
-  (`RETURNING pg_notify(...)`), one listener connected, interleaved;
+  (a session and a chat in one CTE) as written without an event, with the event as `pg_notify`
+  sent it until the log (`RETURNING pg_notify(...)`), and with the event as the log's row
+  (`chat_events`), one listener connected, interleaved;
 - **the service** (`chats-api serve --workers N`, default settings and access line on, the rate
-  limit off for both so that Redis's only work is the events): `POST /api/chats` by wrk with events
-  through NOTIFY (no `REDIS_URL`) and through Redis (`REDIS_URL`), each server with a subscriber of
-  another account connected, so that every event is received by a worker and filtered, none sent.
+  limit off): `POST /api/chats` by wrk with hints through NOTIFY (no `REDIS_URL`) and through
+  Redis (`REDIS_URL`), each server with a subscriber of another account connected;
+- **delivery** (`bench.delivery`): 1,000 subscribers of one account over graphql-transport-ws,
+  Server-Sent Events and multipart HTTP in turn, on a service of N workers with Redis, while a
+  writer creates `--rate` chats a second: events delivered per second, and the time from a chat's
+  write to its delivery. MAX_SOCKETS_PER_CALLER is raised to let one account hold them all.
 
 Needs wrk and pgbench (Debian: `apt-get install wrk postgresql-client`), PostgreSQL
 (BENCH_DATABASE_URL) and Redis (BENCH_REDIS_URL, default the local one's database 14).
@@ -36,6 +42,7 @@ from pathlib import Path
 import asyncpg
 from websockets.sync.client import connect
 
+from bench.delivery import SUBSCRIBERS, measure_delivery
 from bench.run import (
     Measurement,
     cli,
@@ -60,9 +67,16 @@ INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
 SELECT gen_random_uuid(), id, :account::uuid, 'bench', now(), now() FROM session"""
 # An event as large as the service's (about 300 bytes).
 PAYLOAD = json.dumps({"type": "CREATED", "chat": {"id": "0" * 36, "title": "bench" * 40}})
+LOGGED = CREATE.replace(
+    "\nINSERT INTO chats",
+    "\n, event AS (INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
+    f" VALUES (:account::uuid, gen_random_uuid(), 'CREATED', '{PAYLOAD}', now()))"
+    "\nINSERT INTO chats",
+)
 SCRIPTS = {
-    "without pg_notify": CREATE + ";\n",
-    "with pg_notify": CREATE + f" RETURNING pg_notify('chat_events', '{PAYLOAD}');\n",
+    "no event": CREATE + ";\n",
+    "pg_notify": CREATE + f" RETURNING pg_notify('chat_events', '{PAYLOAD}');\n",
+    "log row": LOGGED + ";\n",
 }
 
 
@@ -138,12 +152,113 @@ def database_alone(
     return tps
 
 
+def the_service(
+    url: str, key: str, other_key: str, connections: list[int], args: argparse.Namespace
+) -> list[Measurement]:
+    env = {"DATABASE_URL": url, "RATE_LIMIT": ""}
+    transports = {"notify": env, "redis": {**env, "REDIS_URL": REDIS_URL}}
+    command = [sys.executable, "-m", "chats_api.cli", "serve", "--workers", str(args.workers)]
+    results: list[Measurement] = []
+    with ExitStack() as stack:
+        servers = {}
+        for name, transport_env in transports.items():
+            pid, base = stack.enter_context(server(command, transport_env))
+            stack.enter_context(subscribed(base, other_key))
+            servers[name] = (pid, base)
+        order = list(servers)
+        for round_number in range(1, args.rounds + 1):
+            for clients in connections:
+                for name in order:
+                    pid, base = servers[name]
+                    m = measure(
+                        pid, base, "rest", key, clients, args.duration, args.workers, round_number
+                    )
+                    results.append(replace(m, candidate=name))
+                    print(
+                        f"  service {name:6} c={clients:3} r={round_number}"
+                        f" {m.rps:8.0f} req/s  p99 {m.p99_ms:6.2f} ms",
+                        file=sys.stderr,
+                    )
+            order.reverse()
+    return results
+
+
+def delivery(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    account = cli(url, "accounts", "create", "--name", "delivery")
+    key = cli(url, "keys", "create", "--account", account)
+    env = {
+        "DATABASE_URL": url,
+        "RATE_LIMIT": "",
+        "REDIS_URL": REDIS_URL,
+        "MAX_SOCKETS_PER_CALLER": str(2 * args.subscribers),
+    }
+    command = [sys.executable, "-m", "chats_api.cli", "serve", "--workers", str(args.workers)]
+    figures = {}
+    for transport in ("websocket", "sse", "multipart"):
+        with server(command, env) as (_, base):
+            figures[transport] = measure_delivery(
+                base, key, transport, args.rate, args.duration, args.subscribers
+            )
+        print(f"  delivery {transport:9} {figures[transport]}", file=sys.stderr)
+    return figures
+
+
+def report(
+    tps: dict[tuple[str, int], list[float]],
+    results: list[Measurement],
+    figures: dict[str, dict[str, float]],
+    connections: list[int],
+    args: argparse.Namespace,
+) -> None:
+    if tps:
+        print(
+            f"\nthe database alone (pgbench, medians of {args.rounds} x {args.duration} s, tps):\n"
+        )
+        print("| clients | no event | pg_notify | log row | pg_notify / none | log row / none |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for clients in connections:
+            none, notify, logged = (median(tps[(name, clients)]) for name in SCRIPTS)
+            print(
+                f"| {clients} | {none:,.0f} | {notify:,.0f} | {logged:,.0f}"
+                f" | {notify / none:.2f}x | {logged / none:.2f}x |"
+            )
+    if results:
+        print(f"\nthe service, {args.workers} workers, REST creates (medians, req/s):\n")
+        print("| connections | hints through | req/s | p99 ms | CPU ms/req |")
+        print("|---:|---|---:|---:|---:|")
+        for clients in connections:
+            for name in ("notify", "redis"):
+                group = [m for m in results if m.candidate == name and m.connections == clients]
+                rps = median([m.rps for m in group])
+                p99 = median([m.p99_ms for m in group])
+                cpu = median([m.cpu_ms_per_request for m in group])
+                print(f"| {clients} | {name} | {rps:,.0f} | {p99:.1f} | {cpu:.3f} |")
+    if figures:
+        print(
+            f"\n{SUBSCRIBERS:,} subscribers, {args.workers} workers, Redis, {args.rate} chats/s:\n"
+        )
+        print(
+            "| transport | delivered | events/s | write to delivery p50 ms | p99 ms | x WebSocket |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for transport, f in figures.items():
+            ratio = f["per_second"] / figures["websocket"]["per_second"]
+            latency = f"{f['p50_ms']:.1f} | {f['p99_ms']:.1f}"
+            print(
+                f"| {transport} | {f['delivered']:,.0f} of {f['expected']:,.0f}"
+                f" | {f['per_second']:,.0f} | {latency} | {ratio:.2f}x |"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.events", description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=5.0, help="chats a second while delivering")
+    parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
+    parser.add_argument("--only", choices=("create", "delivery"))
     args = parser.parse_args(argv)
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
@@ -151,69 +266,25 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     connections = [int(c) for c in args.connections.split(",")]
     url = asyncio.run(create_database())
+    tps: dict[tuple[str, int], list[float]] = {}
+    results: list[Measurement] = []
+    figures: dict[str, dict[str, float]] = {}
     try:
         key = provision(url)
-        account = cli(url, "accounts", "create", "--name", "pgbench")
-        other = cli(url, "accounts", "create", "--name", "subscriber")
-        other_key = cli(url, "keys", "create", "--account", other)
-        tps = database_alone(url, account, connections, args.rounds, args.duration)
-
-        env = {"DATABASE_URL": url, "RATE_LIMIT": ""}
-        transports = {"notify": env, "redis": {**env, "REDIS_URL": REDIS_URL}}
-        command = [sys.executable, "-m", "chats_api.cli", "serve", "--workers", str(args.workers)]
-        results: list[Measurement] = []
-        with ExitStack() as stack:
-            servers = {}
-            for name, transport_env in transports.items():
-                pid, base = stack.enter_context(server(command, transport_env))
-                stack.enter_context(subscribed(base, other_key))
-                servers[name] = (pid, base)
-            order = list(servers)
-            for round_number in range(1, args.rounds + 1):
-                for clients in connections:
-                    for name in order:
-                        pid, base = servers[name]
-                        m = measure(
-                            pid,
-                            base,
-                            "rest",
-                            key,
-                            clients,
-                            args.duration,
-                            args.workers,
-                            round_number,
-                        )
-                        results.append(replace(m, candidate=name))
-                        print(
-                            f"  service {name:6} c={clients:3} r={round_number}"
-                            f" {m.rps:8.0f} req/s  p99 {m.p99_ms:6.2f} ms",
-                            file=sys.stderr,
-                        )
-                order.reverse()
+        if args.only != "delivery":
+            account = cli(url, "accounts", "create", "--name", "pgbench")
+            other = cli(url, "accounts", "create", "--name", "subscriber")
+            other_key = cli(url, "keys", "create", "--account", other)
+            tps = database_alone(url, account, connections, args.rounds, args.duration)
+            results = the_service(url, key, other_key, connections, args)
+        if args.only != "create":
+            figures = delivery(url, args)
         stored = asyncio.run(count_chats(url))
     finally:
         asyncio.run(drop_database(url))
-
-    print(f"\nthe database alone (pgbench, medians of {args.rounds} x {args.duration} s, tps):\n")
-    print("| clients | without pg_notify | with pg_notify | with / without |")
-    print("|---:|---:|---:|---:|")
-    for clients in connections:
-        without = median(tps[("without pg_notify", clients)])
-        with_ = median(tps[("with pg_notify", clients)])
-        print(f"| {clients} | {without:,.0f} | {with_:,.0f} | {with_ / without:.2f}x |")
-    print(f"\nthe service, {args.workers} workers, REST creates (medians, req/s):\n")
-    print("| connections | through | req/s | p99 ms | CPU ms/req | Redis / NOTIFY |")
-    print("|---:|---|---:|---:|---:|---:|")
-    for clients in connections:
-        rps = {}
-        for name in transports:
-            group = [m for m in results if m.candidate == name and m.connections == clients]
-            rps[name] = median([m.rps for m in group])
-            p99 = median([m.p99_ms for m in group])
-            cpu = median([m.cpu_ms_per_request for m in group])
-            ratio = f"{rps['redis'] / rps['notify']:.2f}x" if name == "redis" else ""
-            print(f"| {clients} | {name} | {rps[name]:,.0f} | {p99:.1f} | {cpu:.3f} | {ratio} |")
-    return verdict(results, stored, "pgbench's included")
+    report(tps, results, figures, connections, args)
+    lost = any(f["delivered"] < f["expected"] for f in figures.values())
+    return verdict(results, stored, "pgbench's and delivery's included") or int(lost)
 
 
 if __name__ == "__main__":

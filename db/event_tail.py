@@ -68,6 +68,8 @@ class Tail:
                     self._position = (await event_log.horizon_now()).position
                 if self._task is None:
                     self._task = asyncio.create_task(self._run())
+                    self._hub.tasks.add(self._task)
+                    self._task.add_done_callback(self._hub.tasks.discard)
             yield follower
         finally:
             followers = self._followers[account_id]

@@ -150,6 +150,8 @@ class EventHub:
         # Chat events committed since the last hint left: one hint goes for all of them.
         self._hint_due = False
         self._hinting: asyncio.Task[None] | None = None
+        # Readers' tasks that live as long as their streams, stopped with the hub at the latest.
+        self.tasks: set[asyncio.Task[None]] = set()
 
     @property
     def transport(self) -> Transport:
@@ -225,6 +227,10 @@ class EventHub:
                     del self._watchers[key]
 
     async def close(self, *, within: float) -> None:
+        for task in [self._hinting, *self.tasks]:
+            if task is not None:
+                task.cancel()
+        self.tasks.clear()
         await self._transport.close(within=within)
 
 

@@ -114,7 +114,7 @@ COMPONENTS: dict[str, Any] = {
         },
         "ListChatsResponse": {
             "type": "object",
-            "required": ["status", "chats", "nextCursor"],
+            "required": ["status", "chats", "nextCursor", "cursor"],
             "properties": {
                 "status": {"type": "string", "enum": ["success"]},
                 "chats": {
@@ -122,6 +122,11 @@ COMPONENTS: dict[str, Any] = {
                     "items": {"$ref": "#/components/schemas/ChatWithState"},
                 },
                 "nextCursor": {"type": ["string", "null"]},
+                "cursor": {
+                    "type": "string",
+                    "description": "The chat events as of this read: subscribe to chatEvents"
+                    " with `after` set to it (GraphQL: eventCursor).",
+                },
             },
         },
         "ChatWithState": {

@@ -80,7 +80,7 @@ async def test_examples_work_as_written(database: Database, tmp_path: Path) -> N
             "WATCHER=$!",
             "for _ in $(seq 100); do",
             '  curl -s -o /dev/null -X POST http://127.0.0.1:8000/api/chats -H "x-api-key: $KEY"',
-            f"  [ -s {events} ] && break; sleep 0.1",
+            f"  grep -q '^data:' {events} && break; sleep 0.1",
             "done",
             example("manage"),
             f"for _ in $(seq 100); do grep -q DELETED {events} && break; sleep 0.1; done",
@@ -108,8 +108,12 @@ async def test_examples_work_as_written(database: Database, tmp_path: Path) -> N
     assert deleted == {"status": "success", "chatId": renamed["chat"]["id"]}
 
     lines = events.read_text().splitlines()
-    setlist = [line for line in lines if "Setlist" in line]
-    assert [line.split("'")[3] for line in setlist] == ["CREATED", "UPDATED", "UPDATED", "DELETED"]
+    data = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    heard = [result["data"]["chatEvents"] for result in data]
+    setlist = [event for event in heard if "Setlist" in event["chat"]["title"]]
+    assert [event["type"] for event in setlist] == ["CREATED", "UPDATED", "UPDATED", "DELETED"]
+    ids = [line[4:] for line in lines if line.startswith("id: ")]
+    assert ids == [event["cursor"] for event in heard]  # every event's id is its cursor
 
 
 async def test_the_conversation_example_works_as_written(database: Database) -> None:

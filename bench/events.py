@@ -234,9 +234,8 @@ def report(
                 cpu = median([m.cpu_ms_per_request for m in group])
                 print(f"| {clients} | {name} | {rps:,.0f} | {p99:.1f} | {cpu:.3f} |")
     if figures:
-        print(
-            f"\n{SUBSCRIBERS:,} subscribers, {args.workers} workers, Redis, {args.rate} chats/s:\n"
-        )
+        setup = f"{args.workers} workers, Redis, {args.rate} chats/s"
+        print(f"\n{args.subscribers:,} subscribers, {setup}:\n")
         print(
             "| transport | delivered | events/s | write to delivery p50 ms | p99 ms | x WebSocket |"
         )

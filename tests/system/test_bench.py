@@ -60,7 +60,10 @@ def test_events_bench_command_runs(redis_url: str) -> None:
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         unavailable("wrk and pgbench are needed (Debian: apt-get install wrk postgresql-client)")
     result = subprocess.run(
-        [sys.executable, "-m", "bench.events", "--duration", "1", "--rounds", "1"],
+        [
+            *(sys.executable, "-m", "bench.events", "--duration", "1", "--rounds", "1"),
+            *("--subscribers", "50"),
+        ],
         cwd=REPO,
         env={**os.environ, "BENCH_REDIS_URL": redis_url},
         capture_output=True,
@@ -69,6 +72,15 @@ def test_events_bench_command_runs(redis_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith(("| 16 |", "| 64 |"))]
-    # The database alone at 16 and 64 clients, then the service on each transport.
+    # The database alone at 16 and 64 clients, then the service with each way of hinting.
     assert len(rows) == 6
     assert "failures: 0" in result.stdout
+    # Delivery to the subscribers on each transport: every event to every one of them.
+    delivered = [line for line in result.stdout.splitlines() if line.startswith("| websocket |")]
+    delivered += [
+        line for line in result.stdout.splitlines() if line.startswith(("| sse |", "| multipart |"))
+    ]
+    assert len(delivered) == 3
+    for line in delivered:
+        got, expected = line.split(" | ")[1].split(" of ")
+        assert got == expected != "0", line

@@ -9,7 +9,8 @@ the whole database). On SQLite one writer at a time commits rows in `id` order, 
 
 A reader's place is a `Since`: the last place read, and, for a place taken from a read's snapshot
 (a page of chats), the transactions that snapshot had already seen, which come later in the
-log's order but are skipped (they are in the page).
+log's order but are skipped (they are in the page). A place is an account's own: two reads of the
+same account's log answer the same place, whatever else the database was doing in between.
 """
 
 from __future__ import annotations
@@ -51,23 +52,19 @@ class LoggedEvent:
 
 @dataclass(frozen=True, slots=True)
 class Since:
-    """A reader's place: after `position`; and of the transactions from there up to `below`,
-    those not `running` when its snapshot was taken are skipped (that snapshot saw them)."""
+    """A reader's place: after `position`, and past the transactions in `seen` (later in the
+    log's order, but already seen by the read the place was taken from)."""
 
     position: Position
-    below: int = 0
-    running: frozenset[int] = frozenset()
+    seen: frozenset[int] = frozenset()
 
     def skips(self, event: LoggedEvent) -> bool:
-        tx = event.position[0]
-        return tx < self.below and tx not in self.running
+        return event.position[0] in self.seen
 
     def passed(self, event: LoggedEvent) -> Since:
         """The place once `event` is read (delivered or skipped)."""
         tx = event.position[0]
-        if tx + 1 >= self.below:
-            return Since(event.position)
-        return Since(event.position, self.below, frozenset(t for t in self.running if t > tx))
+        return Since(event.position, frozenset(t for t in self.seen if t > tx))
 
 
 def _postgres() -> bool:
@@ -127,32 +124,38 @@ async def horizon() -> Since:
 horizon_now = background_query(horizon)
 
 
-@query
-async def since_now() -> Since:
-    """The log as of a snapshot taken now: what a stream of what comes next starts from."""
-    rows = await ChatEventEntry.raw(f"SELECT {snapshot_sql()} AS place")
-    return snapshot_since(rows[0]["place"])
-
-
-def snapshot_sql() -> str:
-    """A column that a read adds to its statement to answer the log's place as of its snapshot:
-    `snapshot_since` makes it a Since."""
-    if _postgres():
-        return "pg_current_snapshot()::text"
-    return "(SELECT seq FROM sqlite_sequence WHERE name = 'chat_events')"
-
-
-def snapshot_since(value: Any) -> Since:
-    """The place of a read's snapshot: every event its snapshot saw is at or before it, or
-    skipped by it."""
-    if not isinstance(value, str):  # SQLite's last id (None before the first event)
-        return Since((0, int(value or 0)))
-    xmin, xmax, running = value.split(":")
-    return Since(
-        (int(xmin) - 1, _LAST_ID),
-        int(xmax),
-        frozenset(int(tx) for tx in running.split(",") if tx),
+def place_sql() -> tuple[str, int]:
+    """A column that a read adds to its statement to answer an account's place in the log as of
+    its snapshot (`place_of` reads it), and how many times it takes the account as a parameter.
+    On PostgreSQL: the account's last row below the snapshot's `xmin` (every row there is final),
+    and the transactions of the account's rows at or above it that the snapshot sees (committed
+    before it: skipped); rows of transactions still running then come after the place."""
+    if not _postgres():
+        return (
+            "(SELECT '0:' || coalesce(max(id), 0) || ':' FROM chat_events WHERE account_id = {})",
+            1,
+        )
+    return (
+        f"(SELECT coalesce((SELECT tx || ':' || id FROM chat_events WHERE account_id = {{}}"
+        f" AND tx < {_POSTGRES_HORIZON} ORDER BY tx DESC, id DESC LIMIT 1), '0:0') || ':'"
+        " || coalesce((SELECT string_agg(DISTINCT tx::text, ',') FROM chat_events"
+        f" WHERE account_id = {{}} AND tx >= {_POSTGRES_HORIZON}), ''))",
+        2,
     )
+
+
+def place_of(value: str) -> Since:
+    tx, row, seen = value.split(":")
+    return Since((int(tx), int(row)), frozenset(int(t) for t in seen.split(",") if t))
+
+
+@query
+async def since_now(account_id: UUID) -> Since:
+    """The account's place as of a snapshot taken now: what a stream of what comes next starts
+    from."""
+    sql, uses = place_sql()
+    rows = await ChatEventEntry.raw(f"SELECT {sql} AS place", *[account_id] * uses)
+    return place_of(rows[0]["place"])
 
 
 @query

@@ -334,8 +334,9 @@ async def list_chats(
     """Newest first by (updated_at, id); `before` is the keyset position of the previous page.
     With the chat events' log as of the same snapshot (one statement): a stream of the account's
     events from there neither misses nor repeats what the page shows."""
+    place, uses = event_log.place_sql()
     conditions: list[str] = ["c.account_id = {}"]
-    args: list[Any] = [account_id]
+    args: list[Any] = [*[account_id] * uses, account_id]
     if artist_id is not None:
         conditions.append("s.artist_id = {}")
         args.append(artist_id)
@@ -343,7 +344,7 @@ async def list_chats(
         conditions.append("(c.updated_at < {} OR (c.updated_at = {} AND c.id < {}))")
         args += [before[0], before[0], before[1]]
     rows = await Chat.raw(
-        f"SELECT snap.place, page.* FROM (SELECT {event_log.snapshot_sql()} AS place) snap"
+        f"SELECT snap.place, page.* FROM (SELECT {place} AS place) snap"
         " LEFT JOIN (SELECT c.id, c.title, c.account_id, c.session_id, c.updated_at,"
         " s.artist_id, c.created_at FROM chats c JOIN sessions s ON s.id = c.session_id"
         f" WHERE {' AND '.join(conditions)} ORDER BY c.updated_at DESC, c.id DESC LIMIT {{}})"
@@ -352,7 +353,7 @@ async def list_chats(
         limit,
     )
     chats = [chat_row(row) for row in rows if row["id"] is not None]
-    return chats, event_log.snapshot_since(rows[0]["place"])
+    return chats, event_log.place_of(rows[0]["place"])
 
 
 @query

@@ -25,14 +25,14 @@ from resolvers.models import Caller, ChatEvent
 from resolvers.usecase import use_case
 
 _KIND = "c"
-# A snapshot's running transactions are at most the server's connections: a few hundred numbers.
+# A place seen by a read lists the transactions it saw above it: a handful, bounded generously.
 _MAX_CURSOR = 8192
 
 
 def encode_cursor(account_id: UUID, since: Since, at: datetime) -> str:
     fields = [_KIND, str(account_id), *map(str, since.position), str(_hour(at))]
-    if since.below:
-        fields += [str(since.below), ",".join(map(str, sorted(since.running)))]
+    if since.seen:
+        fields.append(",".join(map(str, sorted(since.seen))))
     return base64.urlsafe_b64encode(":".join(fields).encode()).decode().rstrip("=")
 
 
@@ -46,22 +46,16 @@ def decode_cursor(cursor: object, account_id: UUID, at: datetime) -> Since | Non
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        kind, account, tx, row, hour, *snapshot = (
+        kind, account, tx, row, hour, *seen = (
             base64.urlsafe_b64decode(padded).decode("ascii").split(":")
         )
-        numbers = [tx, row, hour, *snapshot[:1]]
+        seen_txs = seen[0].split(",") if seen else []
+        numbers = [tx, row, hour, *seen_txs]
         if kind != _KIND or UUID(account) != account_id or not all(map(str.isdigit, numbers)):
             return None
-        if _hour(at - event_log.RETENTION) - 1 >= int(hour):
+        if len(seen) > 1 or _hour(at - event_log.RETENTION) - 1 >= int(hour):
             return None
-        if not snapshot:
-            return Since((int(tx), int(row)))
-        below, running = snapshot
-        return Since(
-            (int(tx), int(row)),
-            int(below),
-            frozenset(int(t) for t in running.split(",") if t.isdigit()),
-        )
+        return Since((int(tx), int(row)), frozenset(map(int, seen_txs)))
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
         return None
 
@@ -74,7 +68,7 @@ async def open_chat_events(
     cursor `after`, or what is committed from now on."""
     owner = await acting_account(caller, account_id)
     if after is None:
-        return owner, await event_log.since_now()
+        return owner, await event_log.since_now(owner)
     since = decode_cursor(after, owner, now())
     if since is None or await event_log.beyond(since):
         raise CursorExpired()

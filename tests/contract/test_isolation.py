@@ -50,7 +50,7 @@ async def test_two_apps_in_one_process_share_no_state(
         # A follower of the first app hears the first app's chat; the second app's write wakes
         # its own hub only.
         use_engine(apps[0].state.engine)
-        events = event_tail.follow(accounts[0], await event_log.since_now())
+        events = event_tail.follow(accounts[0], await event_log.since_now(accounts[0]))
         heard = asyncio.ensure_future(anext(events))
         await asyncio.sleep(0)
         clients = [await stack.enter_async_context(http_client(app)) for app in apps]

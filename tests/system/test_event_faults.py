@@ -9,12 +9,12 @@ import asyncio
 import signal
 import uuid
 from contextlib import ExitStack
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.support.databases import Database
+from tests.support.faults import proxied
 from tests.support.followers import Follower
 from tests.support.proxy import TcpProxy
 from tests.support.redis import RedisServer
@@ -70,11 +70,8 @@ async def test_the_followers_server_killed_three_times(database: Database) -> No
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_postgres_unreachable_while_chats_are_followed(database: Database) -> None:
     _, key = provision(database)
-    parts = urlsplit(database.url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
-    env = {"DATABASE_URL": proxied, "EVENTS_DATABASE_URL": proxied, "DB_QUERY_TIMEOUT": "1"}
+    proxy, env = await proxied(database)
+    env["DB_QUERY_TIMEOUT"] = "1"
     ids = [str(uuid.uuid4()) for _ in range(40)]
     # In a thread: the proxy runs on this event loop, which must go on while the server starts.
     process, base = await asyncio.to_thread(start_server, database, env=env)

@@ -192,8 +192,8 @@ async def test_a_message_on_the_events_channel_that_is_not_an_event_is_a_lost_on
 ) -> None:
     """Anyone who can publish on the Redis channel can send bytes that are not UTF-8, or JSON
     that is not an event. One used to kill the process's reader silently: subscribers heard
-    nothing more, and were never told. Now each is logged once and treated as a lost message:
-    the streams end with SERVICE_UNAVAILABLE, and the next subscription hears new events."""
+    nothing more, and were never told. Now each is logged once and treated as a lost hint: the
+    readers read their logs, and the stream goes on hearing every event."""
     _, key = provision(database)
     channel = "chats-api:0:chat_events"
     publisher = redis.asyncio.Redis.from_url(own_redis.url)
@@ -201,19 +201,13 @@ async def test_a_message_on_the_events_channel_that_is_not_an_event_is_a_lost_on
         with serving(database, env={"REDIS_URL": own_redis.url}, output=output) as base:
             async with graphql_socket(base) as socket, httpx.AsyncClient(base_url=base) as client:
                 assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
+                await socket.subscribe(CHAT_EVENTS)
                 for garbage in (b"\xff\xfe\x00", b'{"type": "CREATED", "chat": 5}'):
-                    operation_id = await socket.subscribe(CHAT_EVENTS)
                     created = await client.post("/api/chats", json={}, headers={"x-api-key": key})
                     heard = await socket.next_event()
                     assert heard["chat"]["id"] == created.json()["chat"]["id"]
                     await publisher.publish(channel, garbage)
-                    told = await socket.receive()
-                    assert (told["id"], told["type"]) == (operation_id, "next")
-                    code = told["payload"]["errors"][0]["extensions"]["code"]
-                    assert code == "SERVICE_UNAVAILABLE"
-                    assert (await socket.receive())["type"] == "complete"
                 # A hint of a chat nobody here follows is not read at all; the stream goes on.
-                await socket.subscribe(CHAT_EVENTS)
                 await publisher.publish(channel, b"m123 x y")
                 created = await client.post("/api/chats", json={}, headers={"x-api-key": key})
                 assert (await socket.next_event())["chat"]["id"] == created.json()["chat"]["id"]
@@ -222,5 +216,5 @@ async def test_a_message_on_the_events_channel_that_is_not_an_event_is_a_lost_on
     dropped = [
         line for line in lines if line["message"] == "an event that cannot be read was dropped"
     ]
-    assert [line["reason"] for line in dropped] == ["not UTF-8", "TypeError"]
+    assert [line["reason"] for line in dropped] == ["not UTF-8", "ValueError"]
     assert not any("Traceback" in json.dumps(line) for line in lines)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.event_log import LoggedEvent, Since, snapshot_since
+from db.event_log import LoggedEvent, Since, place_of
 from db.rows import ChatRow
 from resolvers.chat_events import decode_cursor, encode_cursor
 from schema.http_streams import MULTIPART, SSE, media_ranges, streaming_transport
@@ -24,28 +24,29 @@ def event(tx: int, row: int) -> LoggedEvent:
 
 
 def test_a_snapshot_skips_what_it_saw_and_reads_what_it_did_not() -> None:
-    """Taken while 100 and 103 ran: 101, 102 and 104 are in the page (skipped); 100, 103 and
-    everything from 105 come after it."""
-    since = snapshot_since("100:105:100,103")
-    assert since.position == (99, 2**63 - 1)
-    order = [event(tx, n) for n, tx in enumerate([100, 101, 102, 103, 104, 105, 106])]
+    """The account's last final row was (99, 7); a read saw 101, 102 and 104 committed while 100
+    and 103 ran: 101, 102 and 104 are in the page (skipped); 100, 103 and everything from 105 come
+    after it."""
+    since = place_of("99:7:101,102,104")
+    assert since.position == (99, 7)
+    order = [event(tx, n + 8) for n, tx in enumerate([100, 101, 102, 103, 104, 105, 106])]
     delivered = []
     for logged in order:
         if not since.skips(logged):
             delivered.append(logged.position[0])
         since = since.passed(logged)
     assert delivered == [100, 103, 105, 106]
-    assert since == Since((106, 6))  # past the snapshot: a plain place
+    assert since == Since((106, 14))  # past what the read saw: a plain place
 
 
 def test_sqlite_places_are_ids() -> None:
-    assert snapshot_since(41) == Since((0, 41))
-    assert snapshot_since(None) == Since((0, 0))
+    assert place_of("0:41:") == Since((0, 41))
+    assert place_of("0:0:") == Since((0, 0))
 
 
 @pytest.mark.parametrize(
     "since",
-    [Since((5, 7)), Since((99, 2**63 - 1), 105, frozenset({100, 103})), Since((0, 0))],
+    [Since((5, 7)), Since((99, 7), frozenset({101, 102, 104})), Since((0, 0))],
 )
 def test_a_cursor_holds_its_place(since: Since) -> None:
     cursor = encode_cursor(ACCOUNT, since, NOW)

@@ -202,6 +202,11 @@ async def test_a_message_on_the_events_channel_that_is_not_an_event_is_a_lost_on
             async with graphql_socket(base) as socket, httpx.AsyncClient(base_url=base) as client:
                 assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
                 await socket.subscribe(CHAT_EVENTS)
+                # The server's reader listens on the channel in the background: once it does,
+                # what is published there reaches it.
+                async with asyncio.timeout(5):
+                    while (await publisher.pubsub_numsub(channel))[0][1] < 1:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
                 for garbage in (b"\xff\xfe\x00", b'{"type": "CREATED", "chat": 5}'):
                     created = await client.post("/api/chats", json={}, headers={"x-api-key": key})
                     heard = await socket.next_event()

@@ -66,7 +66,7 @@ async def test_the_followers_server_killed_three_times(database: Database) -> No
     assert follower.ended == []
 
 
-@pytest.mark.serial(seconds=30)
+# Not in the serial phase: what it checks does not depend on how long anything takes.
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_postgres_unreachable_while_chats_are_followed(database: Database) -> None:
     _, key = provision(database)
@@ -97,7 +97,6 @@ async def test_postgres_unreachable_while_chats_are_followed(database: Database)
     assert set(follower.ended) == {"SERVICE_UNAVAILABLE"}
 
 
-@pytest.mark.serial(seconds=30)
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_redis_dropping_hints_loses_no_event(database: Database) -> None:
     """Two replicas share a Redis whose connections go silent three times (publishes time out,

@@ -22,7 +22,12 @@ from tests.support.streams import (
 )
 from tests.support.world import World
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+# Admission does not depend on the engine behind it: SQLite and PostgreSQL, not PgBouncer too.
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.slow,
+    pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True),
+]
 STREAMED = ("sse", "multipart")
 
 
@@ -87,7 +92,6 @@ async def test_a_revoked_keys_streams_end(database: Database, world: World) -> N
                 assert error["extensions"]["code"] == "FORBIDDEN"
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_streams_end_at_once_on_sigterm(database: Database, world: World) -> None:
     """A draining process ends its streams (an SSE stream without `complete`, so graphql-sse
     reconnects; multipart with SERVICE_UNAVAILABLE) and refuses new ones with 503."""

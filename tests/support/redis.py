@@ -10,6 +10,7 @@ import time
 
 import redis
 
+from tests.support.proxy import TcpProxy
 from tests.support.servers import free_port
 
 # The tests' own database number on the machine's Redis, one per pytest-xdist worker (gw0 13,
@@ -71,3 +72,14 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+async def redis_behind_proxy() -> tuple[RedisServer, TcpProxy, str]:
+    """A redis-server of the test's own, started, reached through a proxy of the test's (to
+    stop, slow or silence what lies between the service and Redis), and the URL through it.
+    The test stops both."""
+    server = RedisServer()
+    server.start()
+    proxy = TcpProxy("127.0.0.1", server.port)
+    await proxy.start()
+    return server, proxy, f"redis://127.0.0.1:{proxy.port}/0"

@@ -12,14 +12,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.support.databases import Database
-from tests.support.proxy import TcpProxy
-from tests.support.redis import RedisServer
+from tests.support.faults import proxied
+from tests.support.redis import redis_behind_proxy
 from tests.support.servers import provision, serving, start_server
 
 # Faults on timers: the serial phase, where no CPU-bound phase stretches their clocks.
@@ -121,11 +120,8 @@ async def new_chat(base: str, key: str) -> tuple[str, str]:
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_redis_restarting_and_slow_during_a_reply(database: Database) -> None:
     _, key = provision(database)
-    redis_server = RedisServer()
-    redis_server.start()
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    await proxy.start()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    redis_server, proxy, redis_url = await redis_behind_proxy()
+    env = {"REDIS_URL": redis_url}
     with ExitStack() as stack:
         stack.callback(redis_server.stop)
         writing = stack.enter_context(serving(database, env=env))
@@ -185,11 +181,8 @@ async def test_the_readers_server_killed_three_times(database: Database) -> None
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_postgres_unreachable_during_a_reply(database: Database) -> None:
     _, key = provision(database)
-    parts = urlsplit(database.url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    proxied = database.url.replace(parts.netloc, f"postgres@127.0.0.1:{proxy.port}")
-    env = {"DATABASE_URL": proxied, "EVENTS_DATABASE_URL": proxied, "DB_QUERY_TIMEOUT": "1"}
+    proxy, env = await proxied(database)
+    env["DB_QUERY_TIMEOUT"] = "1"
     # In a thread: the proxy runs on this event loop, which must go on while the server starts.
     process, base = await asyncio.to_thread(start_server, database, env=env)
     try:

@@ -16,8 +16,7 @@ import pytest
 from tests.support.databases import Database
 from tests.support.faults import proxied
 from tests.support.followers import Follower
-from tests.support.proxy import TcpProxy
-from tests.support.redis import RedisServer
+from tests.support.redis import redis_behind_proxy
 from tests.support.servers import provision, serving, start_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -103,11 +102,8 @@ async def test_redis_dropping_hints_loses_no_event(database: Database) -> None:
     hints are lost): the follower on the other replica hears every chat anyway, from the log, and
     its stream never ends."""
     _, key = provision(database)
-    redis_server = RedisServer()
-    redis_server.start()
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    await proxy.start()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0", "REDIS_TIMEOUT": "0.25"}
+    redis_server, proxy, redis_url = await redis_behind_proxy()
+    env = {"REDIS_URL": redis_url, "REDIS_TIMEOUT": "0.25"}
     ids = [str(uuid.uuid4()) for _ in range(60)]
     with ExitStack() as stack:
         stack.callback(redis_server.stop)

@@ -20,7 +20,7 @@ import pytest
 from tests.support.databases import Database
 from tests.support.load import Load
 from tests.support.proxy import TcpProxy
-from tests.support.redis import RedisServer
+from tests.support.redis import RedisServer, redis_behind_proxy
 from tests.support.servers import provision, serving
 from tests.support.ws import GraphQLSocket, graphql_socket
 
@@ -87,11 +87,8 @@ async def test_redis_restarting_and_slow_while_chats_are_created_and_followed(
     database: Database, tmp_path: Path
 ) -> None:
     _, key = provision(database)
-    redis_server = RedisServer()
-    redis_server.start()
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    await proxy.start()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    redis_server, proxy, redis_url = await redis_behind_proxy()
+    env = {"REDIS_URL": redis_url}
     logs = [tmp_path / "writing.log", tmp_path / "other.log"]
     stop = asyncio.Event()
     with ExitStack() as stack:

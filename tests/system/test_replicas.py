@@ -14,8 +14,7 @@ import pytest
 
 from tests.support.databases import Database
 from tests.support.load import Load, create
-from tests.support.proxy import TcpProxy
-from tests.support.redis import RedisServer
+from tests.support.redis import redis_behind_proxy
 from tests.support.servers import free_port, provision, serving
 
 # Redis's database is shared by the whole run; these tests run alone (the serial phase).
@@ -88,11 +87,8 @@ async def test_redis_stopping_slowing_and_coming_back(database: Database, tmp_pa
     """Redis stops, comes back, then goes silent behind a proxy and comes back, each twice, under
     load: every create answers 200, none waits long for Redis, and each outage is two log lines."""
     _, key = provision(database)
-    redis_server = RedisServer()
-    redis_server.start()
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    await proxy.start()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0", "RATE_LIMIT": "100000/second"}
+    redis_server, proxy, redis_url = await redis_behind_proxy()
+    env = {"REDIS_URL": redis_url, "RATE_LIMIT": "100000/second"}
     log = tmp_path / "server.log"
     with ExitStack() as stack:
         stack.callback(redis_server.stop)

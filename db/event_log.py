@@ -89,7 +89,7 @@ def _read_sql(by_account: bool) -> str:
     horizon = _POSTGRES_HORIZON if _postgres() else "1"
     account = "account_id = {} AND " if by_account else ""
     return (
-        "SELECT id, tx, type, payload, created_at FROM chat_events"
+        "SELECT account_id, id, tx, type, payload, created_at FROM chat_events"
         f" WHERE {account}(tx, id) > ({{}}, {{}}) AND tx < {horizon}"
         " ORDER BY tx, id LIMIT {}"
     )
@@ -105,9 +105,7 @@ async def read_account(account_id: UUID, after: Position, limit: int) -> list[Lo
 @background_query
 async def read_all(after: Position, limit: int) -> list[tuple[UUID, LoggedEvent]]:
     """Every account's final events after `after`, in the log's order, with their account."""
-    rows = await ChatEventEntry.raw(
-        _read_sql(False).replace("SELECT id,", "SELECT account_id, id,"), *after, limit
-    )
+    rows = await ChatEventEntry.raw(_read_sql(False), *after, limit)
     return [(as_uuid(row["account_id"]), _event(row)) for row in rows]
 
 

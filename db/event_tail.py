@@ -121,21 +121,19 @@ def _tail() -> Tail:
     return tail
 
 
-async def follow(
-    account_id: UUID, since: Since, batch: int = BATCH
-) -> AsyncGenerator[tuple[LoggedEvent, Since], None]:
+async def follow(account_id: UUID, since: Since) -> AsyncGenerator[tuple[LoggedEvent, Since], None]:
     """The account's events after `since`, each with the place after it; raises
     DatabaseUnavailable when the log cannot be read."""
     async with _tail().follow(account_id) as follower:
         while True:
             follower.drain()
             while True:
-                read = await event_log.read_account(account_id, since.position, batch)
+                read = await event_log.read_account(account_id, since.position, BATCH)
                 for event in read:
                     skipped, since = since.skips(event), since.passed(event)
                     if not skipped:
                         yield event, since
-                if len(read) < batch:
+                if len(read) < BATCH:
                     break
             while True:
                 live = await follower.queue.get()

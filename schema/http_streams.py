@@ -115,6 +115,10 @@ class Framing:
     draining: bytes
 
 
+_SSE_COMPLETE = b"event: complete\ndata: \n\n"
+_MULTIPART_COMPLETE = _MULTIPART.encode_complete().encode()
+
+
 def _sse_next(response: GraphQLHTTPResponse, event_id: str | None) -> bytes:
     head = b"id: " + event_id.encode() + b"\n" if event_id else b""
     return head + b"event: next\ndata: " + jsoncodec.dumps(response) + b"\n\n"
@@ -133,11 +137,11 @@ FRAMINGS = {
         content_type=b"text/event-stream; charset=utf-8",
         opening=b": stream open\n",
         next=_sse_next,
-        complete=b"event: complete\ndata: \n\n",
+        complete=_SSE_COMPLETE,
         # A comment on a line of its own, no blank line: fetch-event-source would dispatch an
         # empty message at every blank line.
         heartbeat=b": ping\n",
-        refused=lambda exc: _sse_next(_errors(exc), None) + b"event: complete\ndata: \n\n",
+        refused=lambda exc: _sse_next(_errors(exc), None) + _SSE_COMPLETE,
         # No `complete`: graphql-sse's client reconnects to a stream closed without one, and
         # resumes with `Last-Event-ID` when the page sends it.
         draining=b"",
@@ -146,14 +150,12 @@ FRAMINGS = {
         content_type=_MULTIPART.headers["Content-Type"].encode(),
         opening=b"--" + _MULTIPART.separator.encode() + _multipart({}),
         next=lambda response, _: _multipart({"payload": response}),
-        complete=_MULTIPART.encode_complete().encode(),
+        complete=_MULTIPART_COMPLETE,
         heartbeat=_multipart({}),
         # A transport error (the subscriptions spec's `payload: null`), then the end.
-        refused=lambda exc: (
-            _multipart({"payload": None, **_errors(exc)}) + _MULTIPART.encode_complete().encode()
-        ),
+        refused=lambda exc: _multipart({"payload": None, **_errors(exc)}) + _MULTIPART_COMPLETE,
         draining=_multipart({"payload": None, **_errors(ServiceUnavailable())})
-        + _MULTIPART.encode_complete().encode(),
+        + _MULTIPART_COMPLETE,
     ),
 }
 

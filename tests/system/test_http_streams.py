@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
+from pathlib import Path
 
 import httpx
 import pytest
@@ -114,3 +115,27 @@ async def test_streams_end_at_once_on_sigterm(database: Database, world: World) 
                 "/graphql", json={"query": CHAT_EVENTS}, headers={"accept": SSE_ACCEPT}
             )
             assert refused.status_code == 503
+
+
+async def test_a_hostile_last_event_id_is_an_expired_cursor(
+    database: Database, world: World, tmp_path: Path
+) -> None:
+    """`Last-Event-ID` is the client's to send: anything but a live cursor of the caller's events
+    (too long, not base64, not ASCII once decoded, another kind's cursor, empty fields) is
+    CURSOR_EXPIRED, then
+    the end; nothing written, no traceback in the log."""
+    headers = {"x-api-key": world.keys["alice"]}
+    hostile = ["A" * 4000, "%%%%", "w6k", "ZTowMWEyNTFiYToxOjI", "Yzo6Ojo6Ojo6"]
+    with (tmp_path / "server.log").open("w+") as output:
+        with serving(database, output=output) as base:
+            counts = await database.counts()
+            for value in hostile:
+                resent = {**headers, "last-event-id": value}
+                async with subscription("sse", base, resent) as items, aclosing(items):
+                    _, payload = await anext(items)
+                    assert [item async for item in items] == []
+                [error] = payload["errors"]
+                assert error["extensions"]["code"] == "CURSOR_EXPIRED", value
+            assert await database.counts() == counts
+        output.seek(0)
+        assert "Traceback" not in output.read()

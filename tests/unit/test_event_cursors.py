@@ -95,5 +95,20 @@ def test_accept_is_read_as_media_types(accept: str, transport: str | None) -> No
     assert streaming_transport(accept) == transport
 
 
+@pytest.mark.parametrize(
+    ("accept", "transport"),
+    [
+        ('text/event-stream;q="', SSE),  # an unclosed quote in a parameter: the type stands
+        ('"' * 500, None),
+        (";" * 500 + "=", None),
+        (",,,;;;===", None),
+        ("multipart/mixed;" * 200, None),
+    ],
+)
+def test_a_malformed_accept_raises_nothing(accept: str, transport: str | None) -> None:
+    """Nothing a client can put in `Accept` raises; what is not a stream's media type is none."""
+    assert streaming_transport(accept) == transport
+
+
 def test_a_quoted_comma_stays_in_its_parameter() -> None:
     assert media_ranges('a/b;x="1,2";y=3, c/d') == [("a/b", {"x": "1,2", "y": "3"}), ("c/d", {})]

@@ -49,6 +49,7 @@ from rest.errors import EXCEPTION_HANDLERS
 from schema import errors as graphql_errors
 from schema.edge import GraphQLEdge, graphql_edge
 from schema.endpoint import graphiql_assets
+from schema.gate import CostLimit
 
 GRAPHQL_PATH = "/graphql"
 
@@ -148,6 +149,7 @@ class _Parts:
             compiled=settings.graphql_compiled,
             allowed_origins=settings.cors_allow_origins,
             streams=streams,
+            cost_limit=CostLimit(settings.cost_limit, enforce=settings.cost_mode == "enforce"),
         )
         engine = create_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
         return cls(settings, engine, shared, tokens, issuer, documents, streams, graphql)
@@ -223,7 +225,7 @@ def _cors(settings: Settings) -> dict[str, Any]:
             "x-request-id",
             "last-event-id",
         ],
-        "expose_headers": ["x-request-id", "retry-after"],
+        "expose_headers": ["x-request-id", "retry-after", "x-cost"],
         "max_age": 600,
     }
 
@@ -255,7 +257,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=parts.lifespan,
     )
     app.state.authenticator = Authenticator(
-        settings.rate_limit, parts.shared, parts.tokens, provision=settings.oidc_provision
+        settings.rate_limit,
+        parts.shared,
+        parts.tokens,
+        provision=settings.oidc_provision,
+        cost_rate_limit=settings.cost_rate_limit,
     )
     app.state.engine = parts.engine
     app.state.metrics_token = settings.metrics_token

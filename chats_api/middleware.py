@@ -121,6 +121,8 @@ class RequestLifecycle:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header, *SECURITY_HEADERS]
+                if "cost" in labels:  # what the endpoint priced the request at, on both edges
+                    message["headers"].append((b"x-cost", b"%d" % labels["cost"]))
             await send(message)
 
         try:

@@ -102,6 +102,14 @@ class Settings:
     apq_registrations: str = "100/hour"
     # The `typ` an access token's header must carry (`at+jwt`, RFC 9068); empty: not checked.
     oidc_token_type: str = ""
+    # What a GraphQL document may cost (schema.pricing), and whether a dearer one is refused
+    # (enforce) or only priced (measure).
+    cost_limit: int = 10_000
+    cost_mode: str = "enforce"
+    # Cost units each caller may spend, in RATE_LIMIT's notation; empty: no cost budget.
+    cost_rate_limit: str = ""
+    # Whether a GraphQL span carries its document (graphql.document); off: names only.
+    otel_graphql_document: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -133,4 +141,8 @@ class Settings:
             reply_timeout=_float("REPLY_TIMEOUT", 120.0),
             apq_registrations=os.environ.get("APQ_REGISTRATIONS", "100/hour"),
             oidc_token_type=os.environ.get("OIDC_TOKEN_TYPE", ""),
+            cost_limit=_int("COST_LIMIT", 10_000),
+            cost_mode=_choice("COST_MODE", "enforce", ("enforce", "measure")),
+            cost_rate_limit=os.environ.get("COST_RATE_LIMIT", ""),
+            otel_graphql_document=_bool("OTEL_GRAPHQL_DOCUMENT", False),
         )

@@ -82,6 +82,8 @@ async def fail_open(
 # again, so revocation, expiry and unlinking take effect within this time in every worker.
 KEY_CACHE_SECONDS = 1.0
 KEY_CACHE_SIZE = 10_000
+# The cost budget's keys, apart from the operations budget's even when both read alike.
+COST_NAMESPACE = "COST"
 
 
 class Authenticator:
@@ -106,8 +108,14 @@ class Authenticator:
         tokens: TokenVerifier | None = None,
         *,
         provision: bool = True,
+        cost_rate_limit: str = "",
     ) -> None:
         self._limit: RateLimitItem | None = parse(rate_limit) if rate_limit else None
+        # A second budget, of estimated cost units, counted apart from operations.
+        self._units: RateLimitItem | None = None
+        if cost_rate_limit:
+            units = parse(cost_rate_limit)
+            self._units = type(units)(units.amount, units.multiples, namespace=COST_NAMESPACE)
         self._limiter: SlidingWindowCounterRateLimiter | None = None
         self._shared = shared
         self._tokens = tokens
@@ -128,13 +136,15 @@ class Authenticator:
         api_keys: Sequence[str],
         authorizations: Sequence[str],
         cost: int = 1,
+        units: int = 0,
         recheck: bool = False,
     ) -> Caller:
         """`api_keys` and `authorizations` are every value the request sent for each header.
         `cost` units of the rate limit are spent (a mutation's root fields); 0 checks the
-        credentials without touching the limit. A `recheck` (an open stream's caller, checked
-        again while it lives) never provisions: an identity unlinked meanwhile is refused, not
-        given a new account behind the operator's back."""
+        credentials without touching the limit; `units` of COST_RATE_LIMIT are spent too (an
+        operation's estimated cost, a REST route's fixed one). A `recheck` (an open stream's
+        caller, checked again while it lives) never provisions: an identity unlinked meanwhile is
+        refused, not given a new account behind the operator's back."""
         if len(api_keys) + len(authorizations) != 1:
             raise AmbiguousCredentials()
         credential = api_keys[0] if api_keys else bearer_token(authorizations[0])
@@ -144,7 +154,7 @@ class Authenticator:
             caller = await self._token_caller(self._tokens, credential, provision=not recheck)
         else:
             caller = await self._key_caller(hash_key(credential))
-        await self.spend(caller, cost)
+        await self.spend(caller, cost, units)
         return caller
 
     async def still_allowed(
@@ -199,14 +209,19 @@ class Authenticator:
         self._accounts[(identity.issuer, identity.subject)] = caller
         return caller
 
-    async def spend(self, caller: Caller, cost: int = 1) -> None:
-        """`cost` units of the caller's budget, or RateLimited (nothing spent) when fewer are
-        left."""
-        if self._limit is None or cost == 0:
-            return
+    async def spend(self, caller: Caller, cost: int = 1, units: int = 0) -> None:
+        """`cost` units of the caller's operations budget and `units` of its cost budget, or
+        RateLimited when fewer are left (nothing spent of the budget that refused; the cost
+        budget is asked first, so an operation it refuses spends nothing at all)."""
+        if self._units is not None and units > 0:
+            await self._hit(self._units, caller, units)
+        if self._limit is not None and cost > 0:
+            await self._hit(self._limit, caller, cost)
+
+    async def _hit(self, limit: RateLimitItem, caller: Caller, cost: int) -> None:
         if self._limiter is None:
             self._limiter = SlidingWindowCounterRateLimiter(limit_storage(self._shared))
-        limiter, limit, identity = self._limiter, self._limit, caller.rate_key
+        limiter, identity = self._limiter, caller.rate_key
         shared = self._shared
         if await fail_open(shared, lambda: limiter.hit(limit, identity, cost=cost), True):
             return

@@ -11,6 +11,7 @@ from resolvers.conversation_input import (
 )
 from resolvers.errors import FAMILIES, error_classes
 from resolvers.validation import TOPIC_ERROR
+from rest.auth import COSTS
 from rest.errors import status_for
 from rest.openapi_components import COMPONENTS, UUID
 
@@ -316,3 +317,22 @@ DOCUMENT: dict[str, Any] = {
     },
     "components": COMPONENTS,
 }
+
+
+def _priced(document: dict[str, Any]) -> dict[str, Any]:
+    """Each operation's fixed cost (`rest.auth.COSTS`) as its `x-cost`, and the header that says
+    it in every authenticated answer."""
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            cost = COSTS.get((method.upper(), path))
+            if cost is None:
+                continue
+            operation["x-cost"] = cost
+            operation["description"] = (
+                f"{operation.get('description', '')} Costs {cost} units of COST_RATE_LIMIT "
+                "(the `x-cost` header says so)."
+            ).strip()
+    return document
+
+
+DOCUMENT = _priced(DOCUMENT)

@@ -27,6 +27,8 @@ class Context:
     # Units of the rate limit the request spends when its caller is authenticated: one, or one
     # per root field of a mutation (schema.cost). Over a WebSocket each operation is charged.
     cost: int = 1
+    # The document's estimated cost (schema.pricing): what it spends of COST_RATE_LIMIT.
+    units: int = 0
     # The `Last-Event-ID` a reconnecting event stream sent (Server-Sent Events): it wins over the
     # `after` the client resends with the same document.
     last_event_id: str | None = None
@@ -59,17 +61,17 @@ class Context:
         async with self._authenticating:
             if self._outcome is None:
                 try:
-                    self._outcome = await self._authenticate(self.cost)
+                    self._outcome = await self._authenticate(self.cost, self.units)
                 except ServiceError as refusal:
                     self._outcome = refusal
         if isinstance(self._outcome, ServiceError):
             raise self._outcome
         return self._outcome
 
-    async def charge(self, cost: int) -> None:
-        """An operation over an open WebSocket spends its own units (RateLimited when fewer are
-        left)."""
-        await self.authenticator.spend(await self.caller(), cost)
+    async def charge(self, cost: int, units: int = 0) -> None:
+        """An operation over an open WebSocket spends its own units of both budgets (RateLimited
+        when fewer are left)."""
+        await self.authenticator.spend(await self.caller(), cost, units)
 
     async def identified(self) -> bool:
         """Whether the request's credentials are valid, without spending the rate limit: asked
@@ -106,11 +108,16 @@ class Context:
             raise
         return caller
 
-    async def _authenticate(self, cost: int, *, recheck: bool = False) -> Caller:
-        """The request's credentials checked, `cost` units of the rate limit spent (0: none)."""
+    async def _authenticate(self, cost: int, units: int = 0, *, recheck: bool = False) -> Caller:
+        """The request's credentials checked, `cost` units of the rate limit and `units` of the
+        cost budget spent (0: none)."""
         api_keys, authorizations = self._credentials()
         return await self.authenticator.authenticate(
-            api_keys=api_keys, authorizations=authorizations, cost=cost, recheck=recheck
+            api_keys=api_keys,
+            authorizations=authorizations,
+            cost=cost,
+            units=units,
+            recheck=recheck,
         )
 
     def _credentials(self) -> tuple[list[str], list[str]]:

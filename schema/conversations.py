@@ -17,6 +17,7 @@ from resolvers.models import Event
 from resolvers.models import Message as MessageModel
 from resolvers.validation import parse_uuid
 from schema.context import Context
+from schema.directives import MUTATION
 from schema.errors import from_service_error
 from schema.types import (
     AppendReplyInput,
@@ -62,7 +63,10 @@ def _payload(message: MessageModel) -> MessagePayload:
 class ConversationMutations:
     """Mutation fields of conversations; the root Mutation type inherits them."""
 
-    @strawberry.mutation(description="A user's message. Same as POST /api/chats/{id}/messages.")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="A user's message. Same as POST /api/chats/{id}/messages.",
+    )
     async def send_message(
         self, info: Info[Context, None], input: SendMessageInput
     ) -> MessagePayload | None:
@@ -72,7 +76,10 @@ class ConversationMutations:
         chat_id = parse_uuid(input.chat_id, "chatId")
         return _payload(await conversations.send_message(caller, chat_id, message_id, parts))
 
-    @strawberry.mutation(description="Start the assistant's reply (API keys only).")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="Start the assistant's reply (API keys only).",
+    )
     async def start_reply(
         self, info: Info[Context, None], input: StartReplyInput
     ) -> MessagePayload | None:
@@ -82,7 +89,10 @@ class ConversationMutations:
         chat_id = parse_uuid(input.chat_id, "chatId")
         return _payload(await conversations.start_reply(caller, chat_id, message_id, role))
 
-    @strawberry.mutation(description="Append chunk `index` to a streaming reply (API keys only).")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="Append chunk `index` to a streaming reply (API keys only).",
+    )
     async def append_reply(
         self, info: Info[Context, None], input: AppendReplyInput
     ) -> MessagePayload | None:
@@ -92,7 +102,10 @@ class ConversationMutations:
         message_id = parse_uuid(input.message_id, "messageId")
         return _payload(await conversations.append_reply(caller, message_id, index, parts))
 
-    @strawberry.mutation(description="Mark a streaming reply complete (API keys only).")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="Mark a streaming reply complete (API keys only).",
+    )
     async def finish_reply(
         self, info: Info[Context, None], input: FinishReplyInput
     ) -> MessagePayload | None:
@@ -100,7 +113,10 @@ class ConversationMutations:
         message_id = parse_uuid(input.message_id, "messageId")
         return _payload(await conversations.finish_reply(caller, message_id))
 
-    @strawberry.mutation(description="Stop the chat's streaming reply.")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="Stop the chat's streaming reply.",
+    )
     async def stop_reply(
         self, info: Info[Context, None], input: StopReplyInput
     ) -> MessagePayload | None:
@@ -108,7 +124,10 @@ class ConversationMutations:
         chat_id = parse_uuid(input.chat_id, "chatId")
         return _payload(await conversations.stop_reply(caller, chat_id))
 
-    @strawberry.mutation(description="The caller has read the chat: hasUnread turns false.")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="The caller has read the chat: hasUnread turns false.",
+    )
     async def mark_chat_read(
         self, info: Info[Context, None], input: MarkChatReadInput
     ) -> UpdateChatPayload | None:
@@ -116,7 +135,10 @@ class ConversationMutations:
         chat = await conversations.mark_read(caller, parse_uuid(input.chat_id, "chatId"))
         return UpdateChatPayload(chat=ChatRoom.from_model(chat))
 
-    @strawberry.mutation(description="Delete a message and every later one (edit, regenerate).")
+    @strawberry.mutation(
+        directives=[MUTATION],
+        description="Delete a message and every later one (edit, regenerate).",
+    )
     async def delete_messages(
         self, info: Info[Context, None], input: DeleteMessagesInput
     ) -> DeleteMessagesPayload | None:

@@ -12,7 +12,7 @@ from resolvers.persisted import PersistedQueries
 from resolvers.streams import OpenStreams
 from schema.endpoint import GraphQLEndpoint
 from schema.execution.plans import Plans, compiles_for
-from schema.gate import DocumentGate
+from schema.gate import CostLimit, DocumentGate, pricing_of
 from schema.http_streams import HTTPStreams
 from schema.schema import Schema, build_schema
 from schema.sockets import GraphQLSockets
@@ -20,6 +20,7 @@ from schema.sockets import GraphQLSockets
 logger = logging.getLogger("chats_api.graphql")
 
 MAX_SOCKETS_PER_CALLER = 20
+DEFAULT_COST = CostLimit()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,12 @@ def graphql_edge(
     allowed_origins: Sequence[str] = ("*",),
     streams: OpenStreams | None = None,
     schema: Schema | None = None,
+    cost_limit: CostLimit = DEFAULT_COST,
 ) -> GraphQLEdge:
     """`allowed_origins`: pages on these origins may open a WebSocket, as CORS lets them call
     over HTTP (CORS_ALLOW_ORIGINS); a frontend on its own domain gets its live updates.
-    `compiled=False`: every document runs through Strawberry's executor."""
+    `compiled=False`: every document runs through Strawberry's executor. `cost_limit`: what a
+    document may cost, priced by the schema's own directives."""
     schema = build_schema() if schema is None else schema
     plans = None
     if compiled and compiles_for(schema):
@@ -55,6 +58,8 @@ def graphql_edge(
         TrustedDocuments() if documents is None else documents,
         PersistedQueries() if persisted is None else persisted,
         safelist,
+        pricing_of(schema.as_str()),
+        cost_limit,
     )
     # One count of open streams per caller, whichever transport carries them.
     streams = OpenStreams(MAX_SOCKETS_PER_CALLER) if streams is None else streams

@@ -70,13 +70,15 @@ _BY_EXECUTOR = {name: EXECUTIONS.labels(name) for name in (COMPILED, STRAWBERRY)
 
 
 class Answer:
-    """What the pipeline decided besides the result: a status of its own, headers."""
+    """What the pipeline decided besides the result: a status of its own, headers, and what the
+    operation was estimated to cost against which limit."""
 
-    __slots__ = ("headers", "status")
+    __slots__ = ("cost", "headers", "status")
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.headers: dict[str, str] = {}
+        self.cost: dict[str, int] | None = None
 
 
 class GraphQLEndpoint:
@@ -138,6 +140,9 @@ class GraphQLEndpoint:
         if isinstance(admitted, ExecutionResult):
             return admitted
         data.query = admitted.query
+        refused = await self._price(request, data, context, answer)
+        if refused is not None:
+            return refused
         try:
             return await self.streams.open(request, data, context, transport)
         except ServiceError as refusal:
@@ -156,6 +161,20 @@ class GraphQLEndpoint:
             answer.status = refusal.status
             return _error_result(refusal.message, refusal.code)
 
+    async def _price(
+        self, request: Request, data: GraphQLRequest, context: Context, answer: Answer
+    ) -> ExecutionResult | None:
+        """The admitted document's estimated cost, told in the answer (`extensions.cost`, and
+        `x-cost` by the middleware); the refusal of one over COST_LIMIT, before anything runs."""
+        gate = self.gate
+        estimated = await gate.estimate(context, data.query, data.operation_name, data.variables)
+        if estimated is None:
+            return None
+        answer.cost = {"estimated": estimated, "limit": gate.cost_limit.limit}
+        request.scope.setdefault("state", {})["cost"] = estimated
+        refusal = gate.over_limit(estimated)
+        return None if refusal is None else _error_result(refusal.message, refusal.code)
+
     async def execute(
         self, request: Request, data: GraphQLRequest, context: Context, answer: Answer
     ) -> ExecutionResult:
@@ -167,6 +186,9 @@ class GraphQLEndpoint:
         if isinstance(admitted, ExecutionResult):
             return admitted
         data.query = admitted.query
+        refused = await self._price(request, data, context, answer)
+        if refused is not None:
+            return refused
         labels = request.scope.setdefault("state", {})
         plan = await self._plan(admitted, data.operation_name, context, request.method)
         variables = plan.coerce(data.variables) if plan is not None else None
@@ -274,8 +296,11 @@ class JSONAnswer:
 
 def _render(request: Request, body: GraphQLHTTPResponse, answer: Answer) -> JSONAnswer:
     """`application/graphql-response+json` when the client accepts it, a request error then a
-    400 without `data`; else `application/json`, every GraphQL error at 200."""
+    400 without `data`; else `application/json`, every GraphQL error at 200. The operation's
+    cost, when it was priced, in `extensions.cost`."""
     status = answer.status or 200
+    if answer.cost is not None:
+        body["extensions"] = {**(body.get("extensions") or {}), "cost": answer.cost}
     media_type = b"application/json"
     if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
         media_type = GRAPHQL_RESPONSE.encode()

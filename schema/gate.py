@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from cachetools import LRUCache
 from graphql import DocumentNode, GraphQLError, parse
@@ -20,11 +21,16 @@ from schema.context import Context
 from schema.cost import find_operation, selects_more_than
 from schema.errors import BAD_USER_INPUT
 from schema.extensions import MAX_FIELDS, token_budget
+from schema.pricing import Pricing
 
 logger = logging.getLogger("chats_api.documents")
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
+COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+# What a document may cost by default: a page of 100 chats with 48 messages each, or 20 chats with
+# 100 each and their page info (a chat screen's documents cost from 2 to a few hundred).
+DEFAULT_COST_LIMIT = 10_000
 # Untrusted operations logged once each (audit), remembered by hash this many at a time.
 AUDITED = 10_000
 # Untrusted documents known to be within MAX_FIELDS, remembered by text this many at a time.
@@ -65,16 +71,35 @@ class Admitted:
     register: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CostLimit:
+    """COST_LIMIT and COST_MODE: what a document may cost, and whether a dearer one is refused
+    (`enforce`) or only priced (`measure`)."""
+
+    limit: int = DEFAULT_COST_LIMIT
+    enforce: bool = True
+
+
+@cache
+def pricing_of(sdl: str) -> Pricing:
+    """One schema's prices, shared by the apps built on it (a process's, a test run's)."""
+    return Pricing(sdl)
+
+
 class DocumentGate:
     def __init__(
         self,
         documents: TrustedDocuments,
         persisted_queries: PersistedQueries,
         policy: Safelist = Safelist.off,
+        pricing: Pricing | None = None,
+        cost_limit: CostLimit | None = None,
     ) -> None:
         self.documents = documents
         self.persisted_queries = persisted_queries
         self.policy = policy
+        self.pricing = pricing
+        self.cost_limit = cost_limit or CostLimit()
         self._audited: LRUCache[str, bool] = LRUCache(AUDITED)
         self._bounded: LRUCache[str, bool] = LRUCache(BOUNDED)
 
@@ -119,6 +144,31 @@ class DocumentGate:
             raise Refused("PersistedQueryNotInList", PERSISTED_QUERY_NOT_IN_LIST, 400)
         admitted = await self._untrusted(context, query, own, operation_name)
         return Admitted(query, register=own) if own is not None else admitted
+
+    async def estimate(
+        self, context: Context, query: str | None, operation_name: object, variables: object
+    ) -> int | None:
+        """What the admitted document's operation costs with these variables, by the schema's
+        cost directives (None: it will not run, or the schema is not priced). It is also what
+        the request spends of COST_RATE_LIMIT."""
+        if self.pricing is None or query is None or not isinstance(operation_name, str | None):
+            return None
+        price = self.pricing.of(query, operation_name, await token_budget(context))
+        if price is None:
+            return None
+        context.units = estimated = price.estimate(
+            variables if isinstance(variables, Mapping) else None
+        )
+        return estimated
+
+    def over_limit(self, estimated: int) -> Refused | None:
+        """The refusal of a document that costs more than COST_LIMIT, when it is enforced."""
+        limit = self.cost_limit
+        if not limit.enforce or estimated <= limit.limit:
+            return None
+        return Refused(
+            f"Operation cost {estimated} exceeds the limit of {limit.limit}.", COST_LIMIT_EXCEEDED
+        )
 
     async def _may_run_untrusted(self, context: Context) -> bool:
         if self.policy in _OPEN:

@@ -20,6 +20,7 @@ from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
 from schema.context import Context
 from schema.conversations import ConversationMutations, ConversationSubscriptions
+from schema.directives import MUTATION, page
 from schema.errors import from_service_error
 from schema.extensions import EXTENSIONS
 from schema.scalars import SCALARS
@@ -57,7 +58,8 @@ class Query:
         return ChatRoom.from_model(chat) if chat else None
 
     @strawberry.field(
-        description="Chats of an account (the caller's own by default), newest first."
+        description="Chats of an account (the caller's own by default), newest first.",
+        directives=[page(["first"], chat_cases.DEFAULT_PAGE_SIZE)],
     )
     async def chats(
         self,
@@ -103,7 +105,8 @@ class Mutation(ConversationMutations):
     # mutations, one that fails is null with its error and the committed ones keep their data.
 
     @strawberry.mutation(
-        description="Create a chat room (and its session). Same rules as POST /api/chats."
+        directives=[MUTATION],
+        description="Create a chat room (and its session). Same rules as POST /api/chats.",
     )
     async def create_chat(
         self, info: Info[Context, None], input: CreateChatInput | None = strawberry.UNSET
@@ -114,7 +117,8 @@ class Mutation(ConversationMutations):
         return CreateChatPayload(chat=ChatRoom.from_model(chat))
 
     @strawberry.mutation(
-        description="Rename a chat; bumps its updatedAt. Same as PATCH /api/chats."
+        directives=[MUTATION],
+        description="Rename a chat; bumps its updatedAt. Same as PATCH /api/chats.",
     )
     async def update_chat(
         self, info: Info[Context, None], input: UpdateChatInput
@@ -123,7 +127,9 @@ class Mutation(ConversationMutations):
         chat = await chat_cases.update_chat(caller, parse_chat_update(input.payload()))
         return UpdateChatPayload(chat=ChatRoom.from_model(chat))
 
-    @strawberry.mutation(description="Delete a chat. Same as DELETE /api/chats.")
+    @strawberry.mutation(
+        directives=[MUTATION], description="Delete a chat. Same as DELETE /api/chats."
+    )
     async def delete_chat(
         self, info: Info[Context, None], input: DeleteChatInput
     ) -> DeleteChatPayload | None:

@@ -182,11 +182,17 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
                 refusal = GraphQLError(NO_QUERY, extensions={"code": BAD_USER_INPUT})
             else:
                 payload["query"] = query = admitted.query  # type: ignore[index]
-        cost = 1
+        cost, units = 1, 0
         if refusal is None and isinstance(query, str):
             cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
+            gate = self.view.gate
+            estimated = await gate.estimate(self.context, query, name, payload.get("variables"))
+            over = None if estimated is None else gate.over_limit(estimated)
+            if over is not None:
+                return GraphQLError(over.message, extensions={"code": over.code})
+            units = estimated or 0
         try:
-            await self.context.charge(cost)
+            await self.context.charge(cost, units)
         except RateLimited as limited:
             return from_service_error(limited)
         return refusal

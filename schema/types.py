@@ -16,6 +16,7 @@ from resolvers.models import CHAT_FIELDS
 from resolvers.models import ChatRow as ChatRoomModel
 from resolvers.models import Message as MessageModel
 from schema.context import Context
+from schema.directives import page
 
 
 @strawberry.type(description="A chat room. Its URL is /sessions/{sessionId}/chats/{id}.")
@@ -36,7 +37,8 @@ class ChatRoom:
 
     @strawberry.field(
         description="The conversation, oldest first: first/after forward, last/before backward; "
-        "the newest 50 by default."
+        "the newest 50 by default.",
+        directives=[page(["first", "last"], conversation_input.DEFAULT_MESSAGES)],
     )
     async def messages(
         self,

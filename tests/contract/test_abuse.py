@@ -17,6 +17,7 @@ from strawberry.schema.schema import validate_document as strawberry_validate
 from resolvers.persisted import MAX_DOCUMENT_BYTES
 from schema.endpoint import SUBSCRIPTIONS_OVER_WEBSOCKET
 from schema.gate import TOO_MANY_FIELDS
+from tests.support.api import priced
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, lingering_sqlite_threads
 from tests.support.world import World, build_world
@@ -195,7 +196,9 @@ async def test_persisted_queries_store_documents_of_a_few_kib_only(
         assert (await _persisted(client, query, digest, key))["data"] == {"__typename": "Query"}
         again = await _persisted(client, None, digest, key)
         assert again == (
-            {"data": {"__typename": "Query"}} if stored else {"data": None, "errors": NOT_FOUND}
+            priced({"data": {"__typename": "Query"}}, 0)
+            if stored
+            else {"data": None, "errors": NOT_FOUND}
         ), padding
 
 
@@ -210,7 +213,7 @@ async def test_persisted_query_registrations_are_bounded_per_caller(app_for: App
             query = f"query Q{n} {{ __typename }}"
             digest = hashlib.sha256(query.encode()).hexdigest()
             ran = await _persisted(client, query, digest, world.keys[who])
-            assert ran == {"data": {"__typename": "Query"}}
+            assert ran == priced({"data": {"__typename": "Query"}}, 0)
             again = await _persisted(client, None, digest, world.keys[who])
             assert (again.get("data") is not None) is stored, (n, who, again)
 
@@ -301,7 +304,8 @@ async def test_a_document_is_bounded_in_fields_before_it_is_validated(
         assert await database.counts() == before
         within = "{ ...F ...F ...F } fragment F on Query {" + three * 49 + "}"  # 3 + 147
         answered = (await graphql(client, within, key)).json()
-        assert answered == {"data": {"viewer": {"account": {"id": str(world.alice)}}}}
+        # 147 fields, each `viewer { account { id } }`: two objects a time.
+        assert answered == priced({"data": {"viewer": {"account": {"id": str(world.alice)}}}}, 294)
 
 
 async def test_a_document_a_key_holder_sent_is_still_over_a_strangers_budget(
@@ -370,12 +374,13 @@ async def test_a_subscription_over_plain_http_is_a_request_error(
         await client.post("/graphql", json={"query": query}, headers=headers),
         await client.get("/graphql", params={"query": query}, headers=headers),
     ):
-        assert (response.status_code, response.json()) == (400, {"data": None, "errors": [error]})
+        expected = priced({"data": None, "errors": [error]}, 2)
+        assert (response.status_code, response.json()) == (400, expected)
     spec = await client.post(
         "/graphql",
         json={"query": query},
         headers={**headers, "accept": "application/graphql-response+json"},
     )
-    assert (spec.status_code, spec.json()) == (400, {"errors": [error]})
+    assert (spec.status_code, spec.json()) == (400, priced({"errors": [error]}, 2))
     assert await database.counts() == before
     assert [r for r in caplog.records if r.levelno > logging.INFO] == []

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from schema.schema import SDL_PATH, sdl
-from tests.support.api import CHAT_FIELDS, GraphQLApi, RestApi, outcome_of
+from tests.support.api import CHAT_FIELDS, GraphQLApi, RestApi, outcome_of, priced
 from tests.support.databases import Database
 from tests.support.world import World
 
@@ -48,11 +48,15 @@ def test_schema_has_the_contracts_shape() -> None:
     text = sdl()
     for line in [
         # Mutation root fields are nullable: a failed one does not hide the others' data.
-        "createChat(input: CreateChatInput): CreateChatPayload\n",
+        # Priced as the routers price a mutation (schema.directives).
+        "createChat(input: CreateChatInput): CreateChatPayload @cost(weight: 10)\n",
         "chat(id: UUID!): ChatRoom",
-        "chats(first: Int = 20, after: String, accountId: UUID, artistId: UUID): ChatRoomConnection!",  # noqa: E501
-        "updateChat(input: UpdateChatInput!): UpdateChatPayload\n",
-        "deleteChat(input: DeleteChatInput!): DeleteChatPayload\n",
+        "chats(first: Int = 20, after: String, accountId: UUID, artistId: UUID):"
+        " ChatRoomConnection!"
+        ' @listSize(assumedSize: 20, slicingArguments: ["first"], sizedFields: ["edges"],'
+        " requireOneSlicingArgument: false)",
+        "updateChat(input: UpdateChatInput!): UpdateChatPayload @cost(weight: 10)\n",
+        "deleteChat(input: DeleteChatInput!): DeleteChatPayload @cost(weight: 10)\n",
         "chatEvents(accountId: UUID, after: String = null): ChatEvent!",
         "enum ChatEventType {\n  CREATED\n  UPDATED\n  DELETED\n}",
     ]:
@@ -86,7 +90,7 @@ async def test_chat_visibility(graphql: GraphQLApi, world: World, key: str, visi
 
 async def test_unknown_chat_is_null(graphql: GraphQLApi, world: World) -> None:
     body = await run(graphql, CHAT, {"id": str(uuid.uuid4())}, world.keys["alice"])
-    assert body == {"data": {"chat": None}}
+    assert body == priced({"data": {"chat": None}}, 1)
 
 
 @pytest.mark.parametrize(
@@ -305,7 +309,7 @@ async def test_a_malformed_request_is_400_json(
 async def test_named_operation_of_several_runs(client: httpx.AsyncClient) -> None:
     body = {"query": "query A { a: __typename } query B { b: __typename }", "operationName": "B"}
     response = await client.post("/graphql", json=body)
-    assert response.json() == {"data": {"b": "Query"}}
+    assert response.json() == priced({"data": {"b": "Query"}}, 0)
 
 
 async def test_a_mutation_over_get_is_405(client: httpx.AsyncClient, world: World) -> None:
@@ -342,7 +346,9 @@ async def test_introspection_without_a_key(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/graphql", json={"query": "{ __schema { mutationType { name } } }"}
     )
-    assert response.json() == {"data": {"__schema": {"mutationType": {"name": "Mutation"}}}}
+    # Introspection costs nothing (the playground loads its schema whatever the limit).
+    expected = priced({"data": {"__schema": {"mutationType": {"name": "Mutation"}}}}, 0)
+    assert response.json() == expected
 
 
 async def test_query_over_get(client: httpx.AsyncClient, world: World) -> None:
@@ -351,13 +357,13 @@ async def test_query_over_get(client: httpx.AsyncClient, world: World) -> None:
         params={"query": "{ chats { edges { cursor } } }"},
         headers={"x-api-key": world.keys["alice"]},
     )
-    assert response.json() == {"data": {"chats": {"edges": []}}}
+    assert response.json() == priced({"data": {"chats": {"edges": []}}}, 21)  # 1 + 20 edges
 
 
 async def test_no_redirect_on_graphql_path(client: httpx.AsyncClient) -> None:
     response = await client.post("/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 200
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.json() == priced({"data": {"__typename": "Query"}}, 0)
 
 
 async def test_rest_and_graphql_answer_the_same_chat(

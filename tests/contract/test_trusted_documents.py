@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 import schema.execution.plans
+from tests.support.api import priced
 from tests.support.apps import AppFactory, http_client
 from tests.support.databases import Database, run_cli
 from tests.support.issuer import StandInIssuer
@@ -96,7 +97,7 @@ async def test_trusted_documents_run_by_hash_and_by_document_id(
 ) -> None:
     async with serve(app_for) as (client, world):
         key = world.keys["alice"]
-        me = {"data": {"viewer": {"account": {"id": str(world.alice)}}}}
+        me = priced({"data": {"viewer": {"account": {"id": str(world.alice)}}}}, 2)
         assert (await post(client, key, by_hash(ME))).json() == me
         assert (await post(client, key, {"documentId": "me-1"})).json() == me
         assert (await post(client, key, {"documentId": f"sha256:{sha256(ME)}"})).json() == me
@@ -111,7 +112,7 @@ async def test_trusted_documents_run_by_hash_and_by_document_id(
             params={"documentId": "chat-1", "variables": json.dumps({"id": chat["id"]})},
             headers={"x-api-key": key},
         )
-        assert read.json() == {"data": {"chat": chat}}
+        assert read.json() == priced({"data": {"chat": chat}}, 1)
         refused = await client.get(
             "/graphql",
             params={"documentId": "create-1", "variables": json.dumps(variables)},
@@ -200,7 +201,7 @@ async def test_safelist_tokens_holds_signed_in_users_to_trusted_documents(
         assert (refused.status_code, refused.json()) == (400, REFUSED)
         # No credentials: the schema may be read (GraphiQL), nothing else, as without a safelist.
         typename = await client.post("/graphql", json={"query": "{ __typename }"})
-        assert typename.json() == {"data": {"__typename": "Query"}}
+        assert typename.json() == priced({"data": {"__typename": "Query"}}, 0)
         anonymous = await client.post("/graphql", json={"query": UNTRUSTED})
         assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert (await database.counts())["chats"] == 0
@@ -241,9 +242,9 @@ async def test_audit_logs_an_operation_only_once_it_is_known_under_its_own_name(
             body = {"query": "{ __typename }", "operationName": "x" * 60_000}
             refused = (await post(client, None, body)).json()
             assert refused["errors"][0]["message"].startswith("Unknown operation named")
-        assert (await post(client, None, {"query": named})).json() == {
-            "data": {"__typename": "Query"}
-        }
+        assert (await post(client, None, {"query": named})).json() == priced(
+            {"data": {"__typename": "Query"}}, 0
+        )
     lines = [r for r in caplog.records if r.getMessage() == "untrusted operation"]
     assert [(r.operation_name, r.sha256) for r in lines] == [(long_name[:100], sha256(named))]  # type: ignore[attr-defined]
     assert max(len(r.getMessage()) + len(str(r.__dict__)) for r in caplog.records) < 2000
@@ -276,7 +277,8 @@ async def test_a_trusted_document_is_not_bounded_in_fields(
     publish(database, tmp_path, {"big-1": big})
     async with serve(app_for) as (client, world):
         key = world.keys["alice"]
-        answer = {"data": {"viewer": {"account": {"id": str(world.alice)}}}}
+        # Each selection priced where it is written: 60 times two objects.
+        answer = priced({"data": {"viewer": {"account": {"id": str(world.alice)}}}}, 120)
         for body in ({"documentId": "big-1"}, by_hash(big), {"query": big}):
             assert (await post(client, key, body)).json() == answer
         untrusted = big.replace("query Big", "query Other")

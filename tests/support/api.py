@@ -56,6 +56,15 @@ OMIT = object()
 JSON = {"content-type": "application/json"}
 
 
+# COST_LIMIT's default (schema.gate).
+COST_LIMIT = 10_000
+
+
+def priced(body: dict[str, Any], estimated: int, limit: int = COST_LIMIT) -> dict[str, Any]:
+    """A GraphQL answer as the service sends it: with what its document was estimated to cost."""
+    return {**body, "extensions": {"cost": {"estimated": estimated, "limit": limit}}}
+
+
 @dataclass
 class Outcome:
     status: int

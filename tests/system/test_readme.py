@@ -104,7 +104,10 @@ async def test_examples_work_as_written(database: Database, tmp_path: Path) -> N
     assert len(page["chats"]) == 2
     assert page["nextCursor"] is not None
     assert renamed["chat"]["title"] == "Setlist v2"
-    assert renamed_again == {"data": {"updateChat": {"chat": {"title": "Setlist v3"}}}}
+    assert renamed_again == {
+        "data": {"updateChat": {"chat": {"title": "Setlist v3"}}},
+        "extensions": {"cost": {"estimated": 11, "limit": 10_000}},
+    }
     assert deleted == {"status": "success", "chatId": renamed["chat"]["id"]}
 
     lines = events.read_text().splitlines()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.api import priced
 from tests.support.databases import Database
 from tests.support.load import Load, create
 from tests.support.redis import redis_behind_proxy
@@ -40,6 +41,33 @@ async def test_one_rate_limit_budget_across_servers(database: Database, redis_ur
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_one_cost_budget_across_servers(database: Database, redis_url: str) -> None:
+    """COST_RATE_LIMIT is spent by what each request costs, on both edges and both servers:
+    a page of 20 chats' cursors (21), twice, a REST viewer (2) and a REST create (11) fit in 60;
+    the third page and a second create do not, and no chat is written by the refused one."""
+    _, key = provision(database)
+    env = {"REDIS_URL": redis_url, "COST_RATE_LIMIT": "60/hour"}
+    page = {"query": "{ chats { edges { cursor } } }"}
+    with serving(database, env=env) as first, serving(database, env=env) as second:
+        async with httpx.AsyncClient(headers={"x-api-key": key}) as client:
+            pages = [await client.post(f"{url}/graphql", json=page) for url in (first, second)]
+            viewer = await client.get(f"{first}/api/accounts/me")
+            made = await client.post(f"{second}/api/chats", json={})
+            refused = [
+                await client.post(f"{first}/graphql", json=page),
+                await client.post(f"{second}/api/chats", json={}),
+            ]
+    assert [r.status_code for r in (*pages, viewer, made)] == [200] * 4
+    assert [r.headers["x-cost"] for r in (*pages, viewer, made)] == ["21", "21", "2", "11"]
+    assert refused[0].json()["errors"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
+    assert (refused[1].status_code, refused[1].json()["message"]) == (
+        429,
+        "Too many requests",
+    )
+    assert (await database.counts())["chats"] == 1
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_a_persisted_query_registered_on_one_server_is_known_to_the_other(
     database: Database, redis_url: str
 ) -> None:
@@ -62,8 +90,7 @@ async def test_a_persisted_query_registered_on_one_server_is_known_to_the_other(
                 f"{second}/graphql", json={"variables": variables, "extensions": extensions}
             )
     assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
-    assert registered.json() == {"data": {"chat": None}}
-    assert by_hash.json() == {"data": {"chat": None}}
+    assert registered.json() == by_hash.json() == priced({"data": {"chat": None}}, 1)
 
 
 def _log_lines(log: Path, text: str) -> list[str]:

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Scope
 
+from chats_api import tracing
 from chats_api.issuer import IssuerClient
 from chats_api.logs import configure_logging, logger
 from chats_api.middleware import RequestLifecycle
@@ -195,6 +196,7 @@ class _Parts:
             for closing in (self.shared, self.tokens, self.issuer):
                 if closing is not None:
                     await closing.close()
+            tracing.shutdown()
 
     def routes(self) -> list[BaseRoute]:
         # The router tries routes in order: the two that carry the traffic first.
@@ -224,6 +226,9 @@ def _cors(settings: Settings) -> dict[str, Any]:
             "content-type",
             "x-request-id",
             "last-event-id",
+            # A browser's W3C trace context, continued by the request's span.
+            "traceparent",
+            "tracestate",
         ],
         "expose_headers": ["x-request-id", "retry-after", "x-cost"],
         "max_age": 600,
@@ -236,11 +241,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     parts = _Parts.of(settings)
     routes = parts.routes()
     cors = _cors(settings)
+    # Traces, when exported: the request's span around everything else, the access line's too.
+    tracer = tracing.tracer(document=settings.otel_graphql_document)
+    traced = [] if tracer is None else [Middleware(tracing.Tracing, tracer=tracer)]
     app = Starlette(
         routes=routes,
         # Outermost first. The lifecycle answers its own refusals (deadline, body limit) through
         # the same CORS rules, so that a browser can read their 413 and 503 too.
         middleware=[
+            *traced,
             Middleware(
                 RequestLifecycle,
                 engine=parts.engine,

@@ -85,12 +85,13 @@ def access_line(
     seconds: float,
     *,
     transport: str = "",
+    trace_id: str = "",
 ) -> None:
     """One request's `request` line on `chats_api.access` (its level decides whether it is
     written). `operation`: a GraphQL operation's type and root field (a bounded set, unlike
     client-chosen names); `executor` (a compiled plan or Strawberry's) only for GraphQL over
-    HTTP; `transport` for a GraphQL stream over HTTP (`sse`, `multipart`); each as the
-    request's scope state says."""
+    HTTP; `transport` for a GraphQL stream over HTTP (`sse`, `multipart`); `trace_id` when
+    traces are exported; each as the request's scope state says."""
     if not access.isEnabledFor(logging.INFO):
         return
     fields: dict[str, object] = {"method": method, "route": route, "operation": operation}
@@ -98,6 +99,8 @@ def access_line(
         fields["executor"] = executor
     if transport:
         fields["transport"] = transport
+    if trace_id:
+        fields["trace_id"] = trace_id
     fields["status"] = status
     fields["duration_ms"] = round(1000 * seconds, 3)
     # Made and handled as `access.info` would, less its search of the stack for the caller's

@@ -144,6 +144,7 @@ class RequestLifecycle:
                     status or 500,
                     elapsed,
                     transport=labels.get("transport", ""),
+                    trace_id=labels.get("trace_id", ""),
                 )
                 if path not in self.unobserved:
                     metrics.observe(scope["method"], route, label, status or 500, elapsed)

@@ -27,6 +27,7 @@ from db.engine import background_query, current_engine, query
 from db.events import EventType, encode
 from db.rows import ChatRow
 from db.tables import ChatEventEntry
+from db.tracing import traceparent
 
 Position = tuple[int, int]
 # Events are kept this long at least; a cursor older than it (and the hour it was taken in) is
@@ -36,8 +37,8 @@ _PRUNE_AFTER = RETENTION + timedelta(hours=2)
 _LAST_ID = 2**63 - 1
 
 _INSERT = (
-    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
-    " VALUES ({}, {}, {}, {}, {})"
+    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at, trace)"
+    " VALUES ({}, {}, {}, {}, {}, {})"
 )
 _POSTGRES_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
@@ -48,6 +49,8 @@ class LoggedEvent:
     type: EventType
     chat: ChatRow
     created_at: datetime
+    # The writing request's W3C traceparent, when traces were exported then.
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,9 @@ def _postgres() -> bool:
 
 async def append(event_type: EventType, chat: ChatRow, now: datetime) -> None:
     """The event, in the current write transaction; its hint goes after the commit."""
-    await ChatEventEntry.raw(_INSERT, chat.account_id, chat.id, event_type, encode(chat), now)
+    await ChatEventEntry.raw(
+        _INSERT, chat.account_id, chat.id, event_type, encode(chat), now, traceparent()
+    )
 
 
 def _event(row: dict[str, Any]) -> LoggedEvent:
@@ -82,6 +87,7 @@ def _event(row: dict[str, Any]) -> LoggedEvent:
         type=row["type"],
         chat=ChatRow.from_json(orjson.loads(row["payload"])),
         created_at=as_time(row["created_at"]),
+        trace=row["trace"],
     )
 
 
@@ -89,7 +95,7 @@ def _read_sql(by_account: bool) -> str:
     horizon = _POSTGRES_HORIZON if _postgres() else "1"
     account = "account_id = {} AND " if by_account else ""
     return (
-        "SELECT account_id, id, tx, type, payload, created_at FROM chat_events"
+        "SELECT account_id, id, tx, type, payload, created_at, trace FROM chat_events"
         f" WHERE {account}(tx, id) > ({{}}, {{}}) AND tx < {horizon}"
         " ORDER BY tx, id LIMIT {}"
     )

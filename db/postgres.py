@@ -15,6 +15,7 @@ from db.errors import translate
 from db.events import CHANNEL, EventHub, Transport
 from db.health import DatabaseHealth
 from db.rows import ChatRow, NextChunk, OwnMessage
+from db.tracing import traceparent
 
 # The chat's foreign key to its session is checked at the end of the statement, when the session
 # row written by the CTE exists.
@@ -22,8 +23,8 @@ _CREATE = """
 WITH session AS (
     INSERT INTO sessions (id, account_id, artist_id, created_at) VALUES ($1, $2, $3, $4)
 ), event AS (
-    INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)
-    VALUES ($2, $5, 'CREATED', $7, $4)
+    INSERT INTO chat_events (account_id, chat_id, type, payload, created_at, trace)
+    VALUES ($2, $5, 'CREATED', $7, $4, $8)
 )
 INSERT INTO chats (id, session_id, account_id, title, created_at, updated_at)
 VALUES ($5, $1, $2, $6, $4, $4)
@@ -45,11 +46,11 @@ WITH chat AS (
 ), moved AS (
     SELECT chat.*, sessions.artist_id FROM chat JOIN sessions ON sessions.id = chat.session_id
 ), event AS (
-    INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)
+    INSERT INTO chat_events (account_id, chat_id, type, payload, created_at, trace)
     SELECT $2, id, 'UPDATED', json_build_object(
         'id', id, 'title', title, 'account_id', $2::uuid, 'session_id', session_id,
         'updated_at', updated_at, 'artist_id', artist_id, 'created_at', created_at
-    )::text, $3 FROM moved
+    )::text, $3, $8 FROM moved
 )
 SELECT last_seq, title, session_id, created_at, updated_at, artist_id FROM moved
 """
@@ -157,7 +158,7 @@ class LazyPostgresEngine(PostgresEngine):
             raise ValueError("A pool isn't currently running.")
         args = (chat.session_id, chat.account_id, chat.artist_id, chat.created_at, chat.id)
         async with PooledConnection(self.pool, self.gate) as connection:
-            await connection.execute(_CREATE, *args, chat.title, event)
+            await connection.execute(_CREATE, *args, chat.title, event, traceparent())
         self.hub.hint_chat_events()
 
     async def add_own_message(self, message: OwnMessage) -> dict[str, Any] | None:
@@ -175,6 +176,7 @@ class LazyPostgresEngine(PostgresEngine):
                 message.parts,
                 message.log_id,
                 message.payload,
+                traceparent(),
             )
         return dict(row) if row is not None else None
 

@@ -21,6 +21,7 @@ from piccolo.table import Table
 from db.events import EventHub, InProcess, Transport
 from db.health import DatabaseHealth
 from db.rows import ChatRow, NextChunk, OwnMessage
+from db.tracing import sqlite_span, traceparent
 
 # Long enough to ride out a burst of writers queued on SQLite's single write lock.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -42,10 +43,10 @@ _OWN_ENTRY = (
     " SELECT ?, id, last_seq, 'ADDED', ?, NULL, ?, ?" + _OWN
 )
 _OWN_EVENT = (
-    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
+    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at, trace)"
     " SELECT c.account_id, c.id, 'UPDATED', json_object('id', c.id, 'title', c.title,"
     " 'account_id', c.account_id, 'session_id', c.session_id, 'updated_at', c.updated_at,"
-    " 'artist_id', s.artist_id, 'created_at', c.created_at), ?"
+    " 'artist_id', s.artist_id, 'created_at', c.created_at), ?, ?"
     " FROM chats c JOIN sessions s ON s.id = c.session_id WHERE c.id = ? AND c.account_id = ?"
 )
 _OWN_CHAT = (
@@ -70,8 +71,8 @@ _INSERT_CHAT = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_EVENT = (
-    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at)"
-    " VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO chat_events (account_id, chat_id, type, payload, created_at, trace)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -163,7 +164,8 @@ class TidySQLiteEngine(SQLiteEngine):
         # Piccolo's, without its `PRAGMA foreign_keys = 1` before every statement (the
         # connection set it once when it opened), and in one trip to the connection's thread
         # instead of three (execute, fetch, close). SQLite here has RETURNING: 3.35 or later.
-        return await connection.execute_fetchall(query, args or [])
+        with sqlite_span(query):
+            return await connection.execute_fetchall(query, args or [])
 
     async def _run_in_new_connection(
         self,
@@ -192,9 +194,10 @@ class TidySQLiteEngine(SQLiteEngine):
         connection = await self.take_turn()
         try:
             # aiosqlite's own way of running work on its thread (every method of it uses this).
-            rows: list[Any] = await connection._execute(  # type: ignore[no-untyped-call]
-                _atomically, connection._conn, statements
-            )
+            with sqlite_span("; ".join(statement for statement, _ in statements)):
+                rows: list[Any] = await connection._execute(  # type: ignore[no-untyped-call]
+                    _atomically, connection._conn, statements
+                )
         except BaseException as error:
             await self.end_turn(error)
             raise
@@ -276,7 +279,14 @@ class TidySQLiteEngine(SQLiteEngine):
                 ),
                 (
                     _INSERT_EVENT,
-                    (chat.account_id, chat.id, "CREATED", event, chat.created_at),
+                    (
+                        chat.account_id,
+                        chat.id,
+                        "CREATED",
+                        event,
+                        chat.created_at,
+                        traceparent(),
+                    ),
                 ),
             ]
         )
@@ -298,7 +308,7 @@ class TidySQLiteEngine(SQLiteEngine):
                     _OWN_ENTRY,
                     (message.log_id, message.message_id, message.payload, message.now, *own),
                 ),
-                (_OWN_EVENT, (message.now, *own)),
+                (_OWN_EVENT, (message.now, traceparent(), *own)),
                 (_OWN_CHAT, own),
             ]
         )

@@ -194,6 +194,8 @@ class ChatEventEntry(Table, tablename="chat_events"):
     type = Varchar(length=10)
     payload = Text()
     created_at = Timestamptz()
+    # The writing request's W3C traceparent, when traces are exported (db/tracing.py).
+    trace = Text(null=True, default=None)
 
 
 class ChatRead(Table, tablename="chat_reads"):

@@ -81,7 +81,7 @@ async def chat_events(owner: UUID, since: Since) -> AsyncIterator[ChatEvent]:
     try:
         async for event, place in event_tail.follow(owner, since):
             cursor = encode_cursor(owner, place, event.created_at)
-            yield ChatEvent(type=event.type, chat=event.chat, cursor=cursor)
+            yield ChatEvent(type=event.type, chat=event.chat, cursor=cursor, trace=event.trace)
     except DatabaseUnavailable as exc:
         raise ServiceUnavailable() from exc
 

@@ -61,6 +61,8 @@ class ChatEvent:
     chat: ChatRow
     # Where a stream resumes right after this event.
     cursor: str
+    # The W3C traceparent of the request that wrote it (traces exported then), for a link.
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,10 @@ from strawberry.types.graphql import OperationType
 
 from chats_api import jsoncodec
 from resolvers.auth import Authenticator
+from resolvers.documents import sha256_of
 from resolvers.errors import RateLimited, ServiceError
 from resolvers.models import Caller
+from schema import telemetry
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, from_service_error, retry_after_of, to_graphql_error
 from schema.execution.plan import Plan
@@ -40,6 +42,7 @@ from schema.gate import Admitted, DocumentGate, Refused
 from schema.http_streams import HTTPStreams, streaming_transport
 from schema.reading import NO_QUERY, BadRequest, GraphQLRequest, read_request
 from schema.schema import Schema
+from schema.telemetry import OperationSpan
 
 GRAPHIQL = Path(__file__).with_name("graphiql") / "assets"
 # The playground loads everything from the service itself, and nothing else may run on it.
@@ -140,7 +143,7 @@ class GraphQLEndpoint:
         if isinstance(admitted, ExecutionResult):
             return admitted
         data.query = admitted.query
-        refused = await self._price(request, data, context, answer)
+        refused = await self._price(request, data, context, answer, admitted.trusted)
         if refused is not None:
             return refused
         try:
@@ -162,16 +165,28 @@ class GraphQLEndpoint:
             return _error_result(refusal.message, refusal.code)
 
     async def _price(
-        self, request: Request, data: GraphQLRequest, context: Context, answer: Answer
+        self,
+        request: Request,
+        data: GraphQLRequest,
+        context: Context,
+        answer: Answer,
+        trusted: bool,
     ) -> ExecutionResult | None:
         """The admitted document's estimated cost, told in the answer (`extensions.cost`, and
         `x-cost` by the middleware); the refusal of one over COST_LIMIT, before anything runs."""
         gate = self.gate
-        estimated = await gate.estimate(context, data.query, data.operation_name, data.variables)
-        if estimated is None:
+        priced = await gate.estimate(context, data.query, data.operation_name, data.variables)
+        if priced is None:
             return None
+        estimated, price = priced
         answer.cost = {"estimated": estimated, "limit": gate.cost_limit.limit}
-        request.scope.setdefault("state", {})["cost"] = estimated
+        state = request.scope.setdefault("state", {})
+        state["cost"] = estimated
+        if telemetry.TRACER is not None:
+            document_id = data.document_id if isinstance(data.document_id, str) else None
+            if trusted and document_id is None and data.query is not None:
+                document_id = f"sha256:{sha256_of(data.query)}"
+            state["graphql"] = OperationSpan.of(price.kind, price.name, document_id, data.query)
         refusal = gate.over_limit(estimated)
         return None if refusal is None else _error_result(refusal.message, refusal.code)
 
@@ -186,7 +201,7 @@ class GraphQLEndpoint:
         if isinstance(admitted, ExecutionResult):
             return admitted
         data.query = admitted.query
-        refused = await self._price(request, data, context, answer)
+        refused = await self._price(request, data, context, answer, admitted.trusted)
         if refused is not None:
             return refused
         labels = request.scope.setdefault("state", {})
@@ -203,6 +218,8 @@ class GraphQLEndpoint:
             labels["executor"] = STRAWBERRY
             _BY_EXECUTOR[STRAWBERRY].inc()
             result = await self._strawberry(request.method, data, context, answer)
+        if result.errors and telemetry.TRACER is not None:
+            labels["errors"] = True  # the request's span says it failed
         if admitted.register is not None and data.query:
             caller = await _ran_for(result, context)
             if caller is not None:

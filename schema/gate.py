@@ -21,7 +21,7 @@ from schema.context import Context
 from schema.cost import find_operation, selects_more_than
 from schema.errors import BAD_USER_INPUT
 from schema.extensions import MAX_FIELDS, token_budget
-from schema.pricing import Pricing
+from schema.pricing import Price, Pricing
 
 logger = logging.getLogger("chats_api.documents")
 
@@ -147,10 +147,10 @@ class DocumentGate:
 
     async def estimate(
         self, context: Context, query: str | None, operation_name: object, variables: object
-    ) -> int | None:
+    ) -> tuple[int, Price] | None:
         """What the admitted document's operation costs with these variables, by the schema's
-        cost directives (None: it will not run, or the schema is not priced). It is also what
-        the request spends of COST_RATE_LIMIT."""
+        cost directives, and its price (None: it will not run, or the schema is not priced).
+        The estimate is also what the request spends of COST_RATE_LIMIT."""
         if self.pricing is None or query is None or not isinstance(operation_name, str | None):
             return None
         price = self.pricing.of(query, operation_name, await token_budget(context))
@@ -159,7 +159,7 @@ class DocumentGate:
         context.units = estimated = price.estimate(
             variables if isinstance(variables, Mapping) else None
         )
-        return estimated
+        return estimated, price
 
     def over_limit(self, estimated: int) -> Refused | None:
         """The refusal of a document that costs more than COST_LIMIT, when it is enforced."""

@@ -87,10 +87,13 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """A document's operation, priced: a constant, or a tree read with each request's variables."""
+    """A document's operation, priced: a constant, or a tree read with each request's variables;
+    and what the operation is (its type and name, for its trace)."""
 
     terms: tuple[Term, ...]
     constant: int | None
+    kind: str = "query"
+    name: str | None = None
 
     def estimate(self, variables: Mapping[str, object] | None) -> int:
         if self.constant is not None:
@@ -140,8 +143,9 @@ class Pricing:
 
     def price(self, document: DocumentNode, operation: OperationDefinitionNode) -> Price:
         root = self.schema.get_root_type(operation.operation)
+        kind, name = operation.operation.value, operation.name.value if operation.name else None
         if root is None:
-            return Price((), 0)
+            return Price((), 0, kind, name)
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -152,7 +156,7 @@ class Pricing:
         walk = _Walk(self, fragments, defaults)
         terms = tuple(walk.selections(root, operation.selection_set, {}, frozenset(), 0))
         constant = None if walk.variable else sum(term.cost(None) for term in terms)
-        return Price(terms, constant)
+        return Price(terms, constant, kind, name)
 
     def declared(self, type_name: str, field_name: str) -> _Declared | None:
         return self._fields.get((type_name, field_name))

@@ -18,6 +18,7 @@ from resolvers import chat_events as chat_event_cases
 from resolvers import chats as chat_cases
 from resolvers.errors import ServiceError
 from resolvers.validation import parse_chat_update, parse_new_chat, parse_uuid
+from schema import telemetry
 from schema.context import Context
 from schema.conversations import ConversationMutations, ConversationSubscriptions
 from schema.directives import MUTATION, page
@@ -157,6 +158,7 @@ class Subscription(ConversationSubscriptions):
                 caller, _optional_uuid(account_id, "accountId"), info.context.resume_from(after)
             )
             async for event in chat_event_cases.chat_events(owner, since):
+                telemetry.delivered("chatEvents", event.trace)
                 chat = ChatRoom.from_model(event.chat)
                 yield ChatEvent(type=ChatEventType(event.type), chat=chat, cursor=event.cursor)
         except ServiceError as exc:

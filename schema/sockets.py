@@ -13,6 +13,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Tracer
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -33,13 +36,16 @@ from strawberry.types.unset import UNSET, UnsetType
 from chats_api import jsoncodec
 from resolvers.errors import AccessDenied, RateLimited, ServiceError, Unauthenticated
 from resolvers.streams import OpenStreams
+from schema import telemetry
 from schema.context import Context
 from schema.cost import cost_of_text
 from schema.errors import BAD_USER_INPUT, from_service_error
 from schema.extensions import MAX_TOKENS
 from schema.gate import Refused
+from schema.pricing import Price
 from schema.reading import NO_QUERY, OPTIONAL_OBJECT, OPTIONAL_TEXT
 from schema.schema import Schema
+from schema.telemetry import OperationSpan
 
 if TYPE_CHECKING:
     from schema.gate import DocumentGate
@@ -154,16 +160,53 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         each operation over the socket spends its own units of the caller's rate limit, whatever
         it holds (the connection spent one at `connection_init`). Refused, it gets an `error`
         message."""
+        price = None
         if self.connection_acknowledged:
-            refusal = await self._admit(message["payload"])
+            refusal, price = await self._admit(message["payload"])
             if refusal is not None:
                 await self._refuse(message, refusal)
                 return
-        await super().handle_subscribe(message)
+        if telemetry.TRACER is None:
+            await super().handle_subscribe(message)
+        else:
+            await self._traced(message, price, telemetry.TRACER)
 
-    async def _admit(self, payload: Mapping[str, object]) -> GraphQLError | None:
+    async def _traced(self, message: SubscribeMessage, price: Price | None, tracer: Tracer) -> None:
+        """The operation in a SERVER span of its own, whose parent is the `traceparent` the
+        socket's `connection_init` payload carried; it ends with the operation's task, whose
+        queries and delivered events are its children."""
+        params = self.context.connection_params or {}
+        carrier = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
+        payload = message["payload"]
+        document_id, query = payload.get("documentId"), payload.get("query")
+        operation = OperationSpan.of(
+            price.kind if price else "subscription",
+            price.name if price else None,
+            document_id if isinstance(document_id, str) else None,
+            query if isinstance(query, str) else None,
+        )
+        span = tracer.start_span(
+            operation.type,
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes=operation.attributes(),
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            otel_context.detach(token)
+        running = self.operations.get(message["id"])
+        if running is None or running.task is None:
+            span.end()
+        else:
+            running.task.add_done_callback(lambda _: span.end())
+
+    async def _admit(
+        self, payload: Mapping[str, object]
+    ) -> tuple[GraphQLError | None, Price | None]:
         """Admits the payload's document (writing it into the payload) and charges it; the
-        refusal, if any."""
+        refusal, if any, and the document's price."""
         query, name = payload.get("query"), payload.get("operationName")
         extensions = payload.get("extensions")  # an object or None: `well_formed` checked
         refusal = None
@@ -182,20 +225,21 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
                 refusal = GraphQLError(NO_QUERY, extensions={"code": BAD_USER_INPUT})
             else:
                 payload["query"] = query = admitted.query  # type: ignore[index]
-        cost, units = 1, 0
+        cost, units, price = 1, 0, None
         if refusal is None and isinstance(query, str):
             cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
             gate = self.view.gate
-            estimated = await gate.estimate(self.context, query, name, payload.get("variables"))
-            over = None if estimated is None else gate.over_limit(estimated)
+            priced = await gate.estimate(self.context, query, name, payload.get("variables"))
+            over = None if priced is None else gate.over_limit(priced[0])
             if over is not None:
-                return GraphQLError(over.message, extensions={"code": over.code})
-            units = estimated or 0
+                return GraphQLError(over.message, extensions={"code": over.code}), None
+            if priced is not None:
+                units, price = priced
         try:
             await self.context.charge(cost, units)
         except RateLimited as limited:
-            return from_service_error(limited)
-        return refusal
+            return from_service_error(limited), None
+        return refusal, price
 
     async def _refuse(self, message: SubscribeMessage, error: GraphQLError) -> None:
         await self.send_message(

@@ -1,0 +1,43 @@
+"""SQLite's statements as client spans (asyncpg's are its instrumentation's, `chats_api.tracing`):
+named by the statement's operation, with its text and never its parameters. Off (no tracer
+enabled), a statement pays one global lookup."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+
+from opentelemetry.trace import Span, SpanKind, Tracer, get_current_span
+
+_TRACER: Tracer | None = None
+_OFF: nullcontext[None] = nullcontext()
+
+
+def enable(tracer: Tracer) -> None:
+    global _TRACER
+    _TRACER = tracer
+
+
+def traceparent() -> str | None:
+    """The current span's W3C traceparent, stored with what a request writes for others to read
+    (an event's delivery links to it); None while traces are off."""
+    if _TRACER is None:
+        return None
+    context = get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+def sqlite_span(statement: str) -> AbstractContextManager[Span | None]:
+    if _TRACER is None:
+        return _OFF
+    operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+    return _TRACER.start_as_current_span(
+        operation,
+        kind=SpanKind.CLIENT,
+        attributes={
+            "db.system.name": "sqlite",
+            "db.operation.name": operation,
+            "db.query.text": statement,
+        },
+    )

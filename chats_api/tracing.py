@@ -62,6 +62,9 @@ def tracer(*, document: bool = False) -> Tracer | None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or SERVICE})
+        # The libraries' spans in the stable conventions' names (db.system.name, db.query.text,
+        # url.full), as the service's own, unless the operator chose otherwise.
+        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "database,http")
         _provider = TracerProvider(resource=resource, sampler=ParentBased(RequestsOnly()))
         _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(_provider)

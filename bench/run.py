@@ -85,8 +85,12 @@ CANDIDATES = {
     # A signed-in user's access token instead of the key, on the same service process.
     "rest_token": ("/api/chats", '{"topic": "bench"}'),
     "graphql_token": ("/graphql", GRAPHQL_BODY),
+    # Traces exported (OTLP over HTTP to a local receiver): what tracing costs when it is on.
+    "rest_traced": ("/api/chats", '{"topic": "bench"}'),
+    "graphql_traced": ("/graphql", GRAPHQL_BODY),
 }
 TOKEN_CANDIDATES = frozenset({"rest_token", "graphql_token"})
+TRACED_CANDIDATES = frozenset({"rest_traced", "graphql_traced"})
 AUDIENCE = "https://chats.bench"
 
 
@@ -275,6 +279,32 @@ def issuer() -> Iterator[tuple[str, str]]:
         httpd.server_close()
 
 
+@contextmanager
+def otlp_sink() -> Iterator[tuple[str, list[int]]]:
+    """An OTLP/HTTP receiver on a local port that accepts every export and keeps nothing but the
+    bytes it was sent: (its URL, [bytes received])."""
+    received = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received[0] += len(self.rfile.read(int(self.headers.get("content-length", 0))))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")  # an empty ExportTraceServiceResponse
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", received
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def wrk(base: str, candidate: str, key: str, connections: int, duration: int) -> dict[str, int]:
     path, body = CANDIDATES[candidate]
     credential = {"BENCH_TOKEN" if candidate in TOKEN_CANDIDATES else "BENCH_KEY": key}
@@ -398,15 +428,18 @@ def report(results: list[Measurement], memory: dict[str, dict[str, float]]) -> s
                 f" {median([m.cpu_ms_per_request for m in runs]):.3f} | {mem['peak']:.0f} |"
                 f" {mem['after']:.0f} | {sum(m.failures for m in runs)} |"
             )
-        ratios = [
-            f"{token} {median_rps(group, token) / median_rps(group, key):.2f}x {key}"
-            for token, key in (("rest_token", "rest"), ("graphql_token", "graphql"))
-        ]
-        lines.append(f"| {workers} | {connections} | tokens beside keys: {'; '.join(ratios)} |")
-        trusted = median_rps(group, "graphql_trusted") / median_rps(group, "graphql")
-        lines.append(
-            f"| {workers} | {connections} | by trusted id: graphql_trusted {trusted:.2f}x graphql |"
-        )
+        for title, pairs in (
+            ("tokens beside keys", (("rest_token", "rest"), ("graphql_token", "graphql"))),
+            ("by trusted id", (("graphql_trusted", "graphql"),)),
+            ("traces on", (("rest_traced", "rest"), ("graphql_traced", "graphql"))),
+        ):
+            ratios = [
+                f"{one} {median_rps(group, one) / median_rps(group, other):.2f}x {other}"
+                for one, other in pairs
+                if any(m.candidate == one for m in group)
+            ]
+            if ratios:
+                lines.append(f"| {workers} | {connections} | {title}: {'; '.join(ratios)} |")
     return "\n".join(lines)
 
 
@@ -421,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--workers", default="1", help="comma-separated worker counts")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument(
+        "--candidates",
+        default=",".join(CANDIDATES),
+        help="comma-separated candidates to run (the floor and the peer always run)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench: wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
@@ -439,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest.write_text(json.dumps({TRUSTED_ID: json.loads(GRAPHQL_BODY)["query"]}))
         cli(url, "documents", "publish", str(manifest))
         issuer_url, token = stack_issuer.enter_context(issuer())
+        sink_url, exported = stack_issuer.enter_context(otlp_sink())
         # The key's candidates and the token's run on the same service process.
         env = {
             "DATABASE_URL": url,
@@ -476,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                 service_pid, service = stack.enter_context(server(service_cmd, env))
                 floor_pid, floor = stack.enter_context(server(floor_cmd, env))
                 sqlite_pid, sqlite_service = stack.enter_context(server(service_cmd, sqlite_env))
+                traced_env = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url}
+                traced_pid, traced = stack.enter_context(server(service_cmd, traced_env))
                 targets = {
                     "floor": (floor_pid, floor),
                     "rest": (service_pid, service),
@@ -484,10 +525,13 @@ def main(argv: list[str] | None = None) -> int:
                     "sqlite_rest": (sqlite_pid, sqlite_service),
                     "rest_token": (service_pid, service),
                     "graphql_token": (service_pid, service),
+                    "rest_traced": (traced_pid, traced),
+                    "graphql_traced": (traced_pid, traced),
                 }
                 if peer:  # one Node.js process: PostGraphile has no worker option of its own
                     targets["postgraphile"] = stack.enter_context(server(postgraphile_cmd(), env))
-                order = [candidate for candidate in CANDIDATES if candidate in targets]
+                chosen = {*args.candidates.split(","), "floor", "postgraphile"}
+                order = [c for c in CANDIDATES if c in targets and c in chosen]
                 credentials = {
                     candidate: token
                     if candidate in TOKEN_CANDIDATES
@@ -524,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
                         "after": memory_mib(pid, "VmRSS"),
                     }
         stored = asyncio.run(count_chats(url)) + count_sqlite_chats(sqlite_url)
+        traced_ran = any(m.candidate in TRACED_CANDIDATES for m in results)
     finally:
         stack_issuer.close()
         asyncio.run(drop_database(url))
@@ -534,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
         f" python {platform.python_version()}; {args.duration}s x {args.rounds} rounds"
     )
     print(report(results, memory))
+    if traced_ran:
+        print(f"\ntraces exported to the receiver: {exported[0]:,} bytes")
+        if not exported[0]:
+            print("bench: FAILED: the traced service exported nothing", file=sys.stderr)
+            return 1
     if args.json:
         args.json.write_text(json.dumps([asdict(m) for m in results], indent=1))
     return verdict(results, stored, "warm-up runs included")

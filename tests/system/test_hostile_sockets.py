@@ -223,3 +223,29 @@ async def test_a_message_on_the_events_channel_that_is_not_an_event_is_a_lost_on
     ]
     assert [line["reason"] for line in dropped] == ["not UTF-8", "ValueError"]
     assert not any("Traceback" in json.dumps(line) for line in lines)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_document_over_the_cost_limit_gets_an_error_and_the_socket_goes_on(
+    database: Database,
+) -> None:
+    """COST_LIMIT holds over the WebSocket as over HTTP: the dear operation gets an `error`
+    message with COST_LIMIT_EXCEEDED before it runs; the socket serves the next one."""
+    _, key = provision(database)
+    dear = "subscription { chatEvents { chat { messages { edges { node { id } } } } } }"
+    with serving(database, env={"COST_LIMIT": "20"}) as base:
+        async with graphql_socket(base) as socket:
+            assert (await socket.init({"x-api-key": key}))["type"] == "connection_ack"
+            refused = await socket.subscribe(dear)
+            error = await socket.receive()
+            cheap = await socket.subscribe("query { viewer { account { id } } }")
+            answer = await socket.receive()
+    assert error["id"] == refused
+    assert error["type"] == "error"
+    assert error["payload"] == [
+        {
+            "message": "Operation cost 103 exceeds the limit of 20.",
+            "extensions": {"code": "COST_LIMIT_EXCEEDED"},
+        }
+    ]
+    assert (answer["id"], answer["type"]) == (cheap, "next")

@@ -126,6 +126,8 @@ async def test_each_request_is_one_trace_under_the_clients_parent(
     assert f"{issuer.url}/jwks" in [s.attributes["url.full"] for s in fetched]
 
     assert {line.get("trace_id") for line in lines} >= {rest.trace_id, graphql.trace_id}
+    # Only requests begin traces: the event log's reader, polling every second, begins none.
+    assert {s.kind for s in spans if not s.parent_id} == {"server"}
 
 
 @pytest.mark.parametrize(

@@ -194,7 +194,7 @@ class TidySQLiteEngine(SQLiteEngine):
         connection = await self.take_turn()
         try:
             # aiosqlite's own way of running work on its thread (every method of it uses this).
-            with sqlite_span("; ".join(statement for statement, _ in statements)):
+            with sqlite_span(statements):
                 rows: list[Any] = await connection._execute(  # type: ignore[no-untyped-call]
                     _atomically, connection._conn, statements
                 )

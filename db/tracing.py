@@ -4,6 +4,7 @@ enabled), a statement pays one global lookup."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from opentelemetry.trace import Span, SpanKind, Tracer, get_current_span
@@ -28,9 +29,15 @@ def traceparent() -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
-def sqlite_span(statement: str) -> AbstractContextManager[Span | None]:
+def sqlite_span(
+    statements: str | Sequence[tuple[str, object]],
+) -> AbstractContextManager[Span | None]:
+    """A statement's span, or a transaction's (its statements' texts joined)."""
     if _TRACER is None:
         return _OFF
+    if not isinstance(statements, str):
+        statements = "; ".join(text for text, _ in statements)
+    statement = statements
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
     return _TRACER.start_as_current_span(
         operation,

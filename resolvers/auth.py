@@ -8,6 +8,7 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from cachetools import TTLCache
@@ -213,18 +214,16 @@ class Authenticator:
         """`cost` units of the caller's operations budget and `units` of its cost budget, or
         RateLimited when fewer are left (nothing spent of the budget that refused; the cost
         budget is asked first, so an operation it refuses spends nothing at all)."""
-        if self._units is not None and units > 0:
-            await self._hit(self._units, caller, units)
-        if self._limit is not None and cost > 0:
-            await self._hit(self._limit, caller, cost)
-
-    async def _hit(self, limit: RateLimitItem, caller: Caller, cost: int) -> None:
-        if self._limiter is None:
-            self._limiter = SlidingWindowCounterRateLimiter(limit_storage(self._shared))
-        limiter, identity = self._limiter, caller.rate_key
-        shared = self._shared
-        if await fail_open(shared, lambda: limiter.hit(limit, identity, cost=cost), True):
-            return
-        stats = await fail_open(shared, lambda: limiter.get_window_stats(limit, identity), None)
-        reset_in = stats.reset_time - time.time() if stats is not None else 1
-        raise RateLimited(retry_after=max(1, math.ceil(reset_in)))
+        for limit, amount in ((self._units, units), (self._limit, cost)):
+            if limit is None or amount <= 0:
+                continue
+            if self._limiter is None:
+                self._limiter = SlidingWindowCounterRateLimiter(limit_storage(self._shared))
+            limiter, identity, shared = self._limiter, caller.rate_key, self._shared
+            hit = partial(limiter.hit, limit, identity, cost=amount)
+            if await fail_open(shared, hit, True):
+                continue
+            window = partial(limiter.get_window_stats, limit, identity)
+            stats = await fail_open(shared, window, None)
+            reset_in = stats.reset_time - time.time() if stats is not None else 1
+            raise RateLimited(retry_after=max(1, math.ceil(reset_in)))

@@ -45,9 +45,10 @@ def graphql_edge(
     `compiled=False`: every document runs through Strawberry's executor. `cost_limit`: what a
     document may cost, priced by the schema's own directives."""
     schema = build_schema() if schema is None else schema
+    pricing = pricing_of(schema.as_str())
     plans = None
     if compiled and compiles_for(schema):
-        plans = Plans(schema)
+        plans = Plans(schema, pricing=pricing)
     elif compiled:
         logger.warning(
             "GraphQL documents are not compiled: the schema's extensions (%s) are not those "
@@ -58,7 +59,7 @@ def graphql_edge(
         TrustedDocuments() if documents is None else documents,
         PersistedQueries() if persisted is None else persisted,
         safelist,
-        pricing_of(schema.as_str()),
+        pricing,
         cost_limit,
     )
     # One count of open streams per caller, whichever transport carries them.

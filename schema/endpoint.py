@@ -171,14 +171,21 @@ class GraphQLEndpoint:
         context: Context,
         answer: Answer,
         trusted: bool,
+        plan: Plan | None = None,
     ) -> ExecutionResult | None:
-        """The admitted document's estimated cost, told in the answer (`extensions.cost`, and
-        `x-cost` by the middleware); the refusal of one over COST_LIMIT, before anything runs."""
+        """The admitted document's estimated cost (its plan's price, else the gate's), told in
+        the answer (`extensions.cost`, and `x-cost` by the middleware); the refusal of one over
+        COST_LIMIT, before anything runs."""
         gate = self.gate
-        priced = await gate.estimate(context, data.query, data.operation_name, data.variables)
-        if priced is None:
-            return None
-        estimated, price = priced
+        price = plan.price if plan is not None else None
+        if price is not None:
+            variables = data.variables if isinstance(data.variables, dict) else None
+            context.units = estimated = price.estimate(variables)
+        else:
+            priced = await gate.estimate(context, data.query, data.operation_name, data.variables)
+            if priced is None:
+                return None
+            estimated, price = priced
         answer.cost = {"estimated": estimated, "limit": gate.cost_limit.limit}
         state = request.scope.setdefault("state", {})
         state["cost"] = estimated
@@ -201,11 +208,11 @@ class GraphQLEndpoint:
         if isinstance(admitted, ExecutionResult):
             return admitted
         data.query = admitted.query
-        refused = await self._price(request, data, context, answer, admitted.trusted)
+        plan = await self._plan(admitted, data.operation_name, context, request.method)
+        refused = await self._price(request, data, context, answer, admitted.trusted, plan)
         if refused is not None:
             return refused
         labels = request.scope.setdefault("state", {})
-        plan = await self._plan(admitted, data.operation_name, context, request.method)
         variables = plan.coerce(data.variables) if plan is not None else None
         if plan is not None and variables is not None:
             labels["executor"], labels["operation"] = COMPILED, plan.label

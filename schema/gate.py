@@ -20,7 +20,7 @@ from resolvers.persisted import PersistedQueries
 from schema.context import Context
 from schema.cost import find_operation, selects_more_than
 from schema.errors import BAD_USER_INPUT
-from schema.extensions import MAX_FIELDS, token_budget
+from schema.extensions import MAX_FIELDS, MAX_TOKENS, token_budget
 from schema.pricing import Price, Pricing
 
 logger = logging.getLogger("chats_api.documents")
@@ -153,8 +153,12 @@ class DocumentGate:
         The estimate is also what the request spends of COST_RATE_LIMIT."""
         if self.pricing is None or query is None or not isinstance(operation_name, str | None):
             return None
-        price = self.pricing.of(query, operation_name, await token_budget(context))
-        if price is None:
+        # A document priced before within the full budget is priced for anyone: only a new one
+        # is parsed, within its caller's own budget.
+        price = self.pricing.known(query, operation_name, MAX_TOKENS)
+        if price is False:
+            price = self.pricing.of(query, operation_name, await token_budget(context))
+        if not isinstance(price, Price):
             return None
         context.units = estimated = price.estimate(
             variables if isinstance(variables, Mapping) else None

@@ -131,6 +131,15 @@ class Pricing:
         key = (query, operation_name, max_tokens)
         if key in self._prices:
             return self._prices[key]
+        return self._priced(key)
+
+    def known(self, query: str, operation_name: str | None, max_tokens: int) -> Price | bool | None:
+        """A price already made within `max_tokens` (None: the document will not run), else
+        False: asked before the caller's own budget is known, which costs an authentication."""
+        return self._prices.get((query, operation_name, max_tokens), False)
+
+    def _priced(self, key: tuple[str, str | None, int]) -> Price | None:
+        query, operation_name, max_tokens = key
         try:
             document = parse(query, max_tokens=max_tokens)
         except GraphQLError:

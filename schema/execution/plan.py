@@ -50,6 +50,7 @@ from schema.execution.private import (
     optimized_is_awaitable,
     resolve_info,
 )
+from schema.pricing import Price
 from schema.schema import Schema
 
 
@@ -88,6 +89,8 @@ class Plan:
         self.is_mutation = operation.operation is OperationType.MUTATION
         self.label = operation_label(document)
         self.cost = operation_cost(document, operation)
+        # What the operation costs by the schema's directives, once the plans' owner prices it.
+        self.price: Price | None = None
         self.fragment_definitions: dict[str, FragmentDefinitionNode] = {}
         self.fragments: dict[str, FragmentDetails] = {}
         for definition in document.definitions:

@@ -33,6 +33,7 @@ from schema.extensions import (
     TextValidationCache,
     validated,
 )
+from schema.pricing import Pricing
 from schema.schema import Schema
 
 PLANS = 1000  # documents a worker keeps compiled (or knows it cannot compile)
@@ -68,8 +69,9 @@ class Plans:
     """The plans of the documents this worker has seen, by document and operation name; a
     document that cannot be compiled is remembered as None, so it is not tried again."""
 
-    def __init__(self, schema: Schema, size: int = PLANS) -> None:
+    def __init__(self, schema: Schema, size: int = PLANS, pricing: Pricing | None = None) -> None:
         self.schema = schema
+        self.pricing = pricing
         self._plans: LRUCache[tuple[str, str | None], Plan | None] = LRUCache(size)
         self._trusted: dict[str, Plan | None] = {}
         rules = ExecutionContext(query=None, schema=schema, allowed_operations=()).validation_rules
@@ -113,9 +115,12 @@ class Plans:
         if operation is None:
             return None
         try:
-            return Plan(self.schema, document, operation)
+            plan = Plan(self.schema, document, operation)
         except NotCompiled:
             return None
+        if self.pricing is not None:  # priced once, with the plan: the request reads it
+            plan.price = self.pricing.price(document, operation)
+        return plan
 
 
 def _select_operation(

@@ -60,7 +60,6 @@ async def test_each_request_is_one_trace_under_the_clients_parent(
 ) -> None:
     _, key = provision(database)
     rest, graphql, failed, signed_in = Parent(), Parent(), Parent(), Parent()
-    keyed = {"x-api-key": key}
     with otlp_receiver() as receiver, (tmp_path / "server.log").open("w+") as log:
         env = env_of(
             receiver,
@@ -70,27 +69,7 @@ async def test_each_request_is_one_trace_under_the_clients_parent(
             OIDC_AUDIENCE=AUDIENCE,
         )
         with serving(database, env=env, output=log) as base:
-            async with httpx.AsyncClient(base_url=base) as client:
-                made = await client.post(
-                    "/api/chats", json={}, headers={**keyed, "traceparent": rest.header}
-                )
-                listed = await client.post(
-                    "/graphql",
-                    json={"query": "query Chats { chats { edges { node { id } } } }"},
-                    headers={**keyed, "traceparent": graphql.header},
-                )
-                refused = await client.post(
-                    "/graphql",
-                    json={"query": 'query One { chat(id: "nope") { id } }'},
-                    headers={**keyed, "traceparent": failed.header},
-                )
-                token = f"Bearer {issuer.token('ada')}"
-                viewer = await client.post(
-                    "/graphql",
-                    json={"query": "{ viewer { account { id } } }"},
-                    headers={"authorization": token, "traceparent": signed_in.header},
-                )
-            assert [r.status_code for r in (made, listed, refused, viewer)] == [200] * 4
+            await send_each(base, key, issuer, rest, graphql, failed, signed_in)
             parents = {p.span_id for p in (rest, graphql, failed, signed_in)}
             spans = receiver.wait_for(
                 lambda spans: parents <= {s.parent_id for s in spans if s.kind == "server"}
@@ -128,6 +107,41 @@ async def test_each_request_is_one_trace_under_the_clients_parent(
     assert {line.get("trace_id") for line in lines} >= {rest.trace_id, graphql.trace_id}
     # Only requests begin traces: the event log's reader, polling every second, begins none.
     assert {s.kind for s in spans if not s.parent_id} == {"server"}
+
+
+async def send_each(
+    base: str,
+    key: str,
+    issuer: StandInIssuer,
+    rest: Parent,
+    graphql: Parent,
+    failed: Parent,
+    signed_in: Parent,
+) -> None:
+    """A REST create, a named GraphQL query, a query with an error and a signed-in user's query,
+    each from its own client span."""
+    keyed = {"x-api-key": key}
+    async with httpx.AsyncClient(base_url=base) as client:
+        made = await client.post(
+            "/api/chats", json={}, headers={**keyed, "traceparent": rest.header}
+        )
+        listed = await client.post(
+            "/graphql",
+            json={"query": "query Chats { chats { edges { node { id } } } }"},
+            headers={**keyed, "traceparent": graphql.header},
+        )
+        refused = await client.post(
+            "/graphql",
+            json={"query": 'query One { chat(id: "nope") { id } }'},
+            headers={**keyed, "traceparent": failed.header},
+        )
+        token = f"Bearer {issuer.token('ada')}"
+        viewer = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { account { id } } }"},
+            headers={"authorization": token, "traceparent": signed_in.header},
+        )
+    assert [r.status_code for r in (made, listed, refused, viewer)] == [200] * 4
 
 
 @pytest.mark.parametrize(

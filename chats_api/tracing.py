@@ -14,28 +14,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context as TraceContext
-from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    _get_from_env_or_default,
-)
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db import tracing as db_tracing
 from schema import telemetry as graphql_telemetry
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 SERVICE = "chats-api"
@@ -58,23 +49,36 @@ def tracer(*, document: bool = False) -> Tracer | None:
     if not exporting():
         return None
     if _provider is None:
-        # Imported here: the exporter's import (protobuf) is paid only by a process that exports.
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or SERVICE})
-        # The libraries' spans in the stable conventions' names (db.system.name, db.query.text,
-        # url.full), as the service's own, unless the operator chose otherwise.
-        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "database,http")
-        _provider = TracerProvider(resource=resource, sampler=ParentBased(RequestsOnly()))
-        _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        trace.set_tracer_provider(_provider)
-        AsyncPGInstrumentor().instrument(tracer_provider=_provider)  # type: ignore[no-untyped-call]
-        RedisInstrumentor().instrument(tracer_provider=_provider)
-        HTTPXClientInstrumentor().instrument(tracer_provider=_provider)
+        _provider = _exporting_provider()
     found = _provider.get_tracer("chats_api")
     db_tracing.enable(_provider.get_tracer("db"))
     graphql_telemetry.enable(found, document=document)
     return found
+
+
+def _exporting_provider() -> TracerProvider:
+    """The SDK, its OTLP exporter and the libraries' instrumentations, set up once. Imported
+    here: a process that does not export never loads them (a second at start-up, protobuf's)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or SERVICE})
+    # The libraries' spans in the stable conventions' names (db.system.name, db.query.text,
+    # url.full), as the service's own, unless the operator chose otherwise.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "database,http")
+    provider = TracerProvider(resource=resource, sampler=ParentBased(requests_only()))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    return provider
 
 
 def shutdown() -> None:
@@ -83,32 +87,41 @@ def shutdown() -> None:
         _provider.force_flush()
 
 
-class RequestsOnly(Sampler):
+def requests_only() -> Sampler:
     """A trace begins with a request (a SERVER span), sampled as OTEL_TRACES_SAMPLER says (all by
     default); what a process does by itself (its log's reader polling every second, the hourly
     chores) starts none, or each second would be a trace of its own."""
+    from opentelemetry.sdk.trace.sampling import (
+        Decision,
+        Sampler,
+        SamplingResult,
+        _get_from_env_or_default,  # the SDK's reading of OTEL_TRACES_SAMPLER
+    )
 
-    def __init__(self) -> None:
-        self.requests = _get_from_env_or_default()
+    class RequestsOnly(Sampler):
+        def __init__(self) -> None:
+            self.requests = _get_from_env_or_default()
 
-    def should_sample(
-        self,
-        parent_context: Any,
-        trace_id: int,
-        name: str,
-        kind: Any = None,
-        attributes: Any = None,
-        links: Any = None,
-        trace_state: Any = None,
-    ) -> SamplingResult:
-        if kind is not SpanKind.SERVER:
-            return SamplingResult(Decision.DROP)
-        return self.requests.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if kind is not SpanKind.SERVER:
+                return SamplingResult(Decision.DROP)
+            return self.requests.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
 
-    def get_description(self) -> str:
-        return f"RequestsOnly{{{self.requests.get_description()}}}"
+        def get_description(self) -> str:
+            return f"RequestsOnly{{{self.requests.get_description()}}}"
+
+    return RequestsOnly()
 
 
 def parent_of(carrier: Mapping[str, Any]) -> TraceContext:

@@ -48,11 +48,15 @@ def test_bench_command_runs() -> None:
         "sqlite_rest",
         "rest_token",
         "graphql_token",
+        "rest_traced",
+        "graphql_traced",
     ]
-    assert [line.split("|")[3].strip() for line in table[:-2]] == candidates
-    assert table[-2].startswith("| 1 | 4 | tokens beside keys: rest_token ")
-    assert table[-1].startswith("| 1 | 4 | by trusted id: graphql_trusted ")
+    assert [line.split("|")[3].strip() for line in table[:-3]] == candidates
+    assert table[-3].startswith("| 1 | 4 | tokens beside keys: rest_token ")
+    assert table[-2].startswith("| 1 | 4 | by trusted id: graphql_trusted ")
+    assert table[-1].startswith("| 1 | 4 | traces on: rest_traced ")
     assert "failures: 0" in result.stdout
+    assert "traces exported to the receiver: 0 bytes" not in result.stdout
 
 
 @pytest.mark.usefixtures("postgres_database")

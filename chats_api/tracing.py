@@ -58,7 +58,7 @@ def tracer(*, document: bool = False) -> Tracer | None:
 
 def _exporting_provider() -> TracerProvider:
     """The SDK, its OTLP exporter and the libraries' instrumentations, set up once. Imported
-    here: a process that does not export never loads them (a second at start-up, protobuf's)."""
+    here: a process that does not export never loads them (protobuf's code and the wrappers)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor

@@ -37,7 +37,9 @@ def apollo_manifest(folder: Path) -> Path:
 
 
 def publish(database: Database, manifest: Path) -> subprocess.CompletedProcess[str]:
-    return run_cli(["documents", "publish", str(manifest)], database.url)
+    # 10,000 documents validate in about 15 s alone on this machine, four times that beside the
+    # parallel phase's other servers: the guard against a hang is set above both.
+    return run_cli(["documents", "publish", str(manifest)], database.url, timeout=240)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)

@@ -13,11 +13,9 @@ resolver: Strawberry's tracing extension's cost is what its users complain of.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.context import Context as TraceContext
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -124,11 +122,6 @@ def requests_only() -> Sampler:
     return RequestsOnly()
 
 
-def parent_of(carrier: Mapping[str, Any]) -> TraceContext:
-    """The trace context a W3C `traceparent` (and `tracestate`) in `carrier` names."""
-    return propagate.extract(carrier)
-
-
 class Tracing:
     """One SERVER span per HTTP request (a WebSocket's operations have theirs, `schema.sockets`);
     its trace id goes to the access line through the scope's state."""
@@ -145,7 +138,7 @@ class Tracing:
         method = scope["method"]
         with self.tracer.start_as_current_span(
             method,
-            context=parent_of(headers),
+            context=propagate.extract(headers),  # the client's traceparent, if it sent one
             kind=SpanKind.SERVER,
             record_exception=False,
             attributes={

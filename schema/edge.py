@@ -12,7 +12,7 @@ from resolvers.persisted import PersistedQueries
 from resolvers.streams import OpenStreams
 from schema.endpoint import GraphQLEndpoint
 from schema.execution.plans import Plans, compiles_for
-from schema.gate import CostLimit, DocumentGate, pricing_of
+from schema.gate import DEFAULT_COST, CostLimit, DocumentGate, pricing_of
 from schema.http_streams import HTTPStreams
 from schema.schema import Schema, build_schema
 from schema.sockets import GraphQLSockets
@@ -20,7 +20,6 @@ from schema.sockets import GraphQLSockets
 logger = logging.getLogger("chats_api.graphql")
 
 MAX_SOCKETS_PER_CALLER = 20
-DEFAULT_COST = CostLimit()
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,22 +178,19 @@ class GraphQLEndpoint:
         COST_LIMIT, before anything runs."""
         gate = self.gate
         price = plan.price if plan is not None else None
-        if price is not None:
-            variables = data.variables if isinstance(data.variables, dict) else None
-            context.units = estimated = price.estimate(variables)
-        else:
-            priced = await gate.estimate(context, data.query, data.operation_name, data.variables)
-            if priced is None:
+        if price is None:
+            price = await gate.price(context, data.query, data.operation_name)
+            if price is None:
                 return None
-            estimated, price = priced
+        context.units = estimated = price.estimate(data.variables)
         answer.cost = {"estimated": estimated, "limit": gate.cost_limit.limit}
         state = request.scope.setdefault("state", {})
         state["cost"] = estimated
         if telemetry.TRACER is not None:
-            document_id = data.document_id if isinstance(data.document_id, str) else None
+            document_id = data.document_id
             if trusted and document_id is None and data.query is not None:
                 document_id = f"sha256:{sha256_of(data.query)}"
-            state["graphql"] = OperationSpan.of(price.kind, price.name, document_id, data.query)
+            state["graphql"] = OperationSpan.of(price, document_id, data.query)
         refusal = gate.over_limit(estimated)
         return None if refusal is None else _error_result(refusal.message, refusal.code)
 

@@ -80,6 +80,9 @@ class CostLimit:
     enforce: bool = True
 
 
+DEFAULT_COST = CostLimit()
+
+
 @cache
 def pricing_of(sdl: str) -> Pricing:
     """One schema's prices, shared by the apps built on it (a process's, a test run's)."""
@@ -93,13 +96,13 @@ class DocumentGate:
         persisted_queries: PersistedQueries,
         policy: Safelist = Safelist.off,
         pricing: Pricing | None = None,
-        cost_limit: CostLimit | None = None,
+        cost_limit: CostLimit = DEFAULT_COST,
     ) -> None:
         self.documents = documents
         self.persisted_queries = persisted_queries
         self.policy = policy
         self.pricing = pricing
-        self.cost_limit = cost_limit or CostLimit()
+        self.cost_limit = cost_limit
         self._audited: LRUCache[str, bool] = LRUCache(AUDITED)
         self._bounded: LRUCache[str, bool] = LRUCache(BOUNDED)
 
@@ -145,12 +148,12 @@ class DocumentGate:
         admitted = await self._untrusted(context, query, own, operation_name)
         return Admitted(query, register=own) if own is not None else admitted
 
-    async def estimate(
-        self, context: Context, query: str | None, operation_name: object, variables: object
-    ) -> tuple[int, Price] | None:
-        """What the admitted document's operation costs with these variables, by the schema's
-        cost directives, and its price (None: it will not run, or the schema is not priced).
-        The estimate is also what the request spends of COST_RATE_LIMIT."""
+    async def price(
+        self, context: Context, query: str | None, operation_name: object
+    ) -> Price | None:
+        """The admitted document's operation priced by the schema's cost directives (None: it
+        will not run, or the schema is not priced); its `estimate` of a request's variables is
+        what the request spends of COST_RATE_LIMIT."""
         if self.pricing is None or query is None or not isinstance(operation_name, str | None):
             return None
         # A document priced before within the full budget is priced for anyone: only a new one
@@ -158,12 +161,7 @@ class DocumentGate:
         price = self.pricing.known(query, operation_name, MAX_TOKENS)
         if price is False:
             price = self.pricing.of(query, operation_name, await token_budget(context))
-        if not isinstance(price, Price):
-            return None
-        context.units = estimated = price.estimate(
-            variables if isinstance(variables, Mapping) else None
-        )
-        return estimated, price
+        return price if isinstance(price, Price) else None
 
     def over_limit(self, estimated: int) -> Refused | None:
         """The refusal of a document that costs more than COST_LIMIT, when it is enforced."""

@@ -95,10 +95,13 @@ class Price:
     kind: str = "query"
     name: str | None = None
 
-    def estimate(self, variables: Mapping[str, object] | None) -> int:
+    def estimate(self, variables: object) -> int:
+        """The cost with a request's variables as sent (anything but an object reads as none:
+        the executor refuses such variables after this)."""
         if self.constant is not None:
             return self.constant
-        return sum(term.cost(variables) for term in self.terms)
+        values = variables if isinstance(variables, Mapping) else None
+        return sum(term.cost(values) for term in self.terms)
 
 
 @dataclass(frozen=True, slots=True)

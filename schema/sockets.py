@@ -178,13 +178,7 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         params = self.context.connection_params or {}
         carrier = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
         payload = message["payload"]
-        document_id, query = payload.get("documentId"), payload.get("query")
-        operation = OperationSpan.of(
-            price.kind if price else "subscription",
-            price.name if price else None,
-            document_id if isinstance(document_id, str) else None,
-            query if isinstance(query, str) else None,
-        )
+        operation = OperationSpan.of(price, payload.get("documentId"), payload.get("query"))
         span = tracer.start_span(
             operation.type,
             context=propagate.extract(carrier),
@@ -229,12 +223,12 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
         if refusal is None and isinstance(query, str):
             cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
             gate = self.view.gate
-            priced = await gate.estimate(self.context, query, name, payload.get("variables"))
-            over = None if priced is None else gate.over_limit(priced[0])
-            if over is not None:
-                return GraphQLError(over.message, extensions={"code": over.code}), None
-            if priced is not None:
-                units, price = priced
+            price = await gate.price(self.context, query, name)
+            if price is not None:
+                units = price.estimate(payload.get("variables"))
+                over = gate.over_limit(units)
+                if over is not None:
+                    return GraphQLError(over.message, extensions={"code": over.code}), None
         try:
             await self.context.charge(cost, units)
         except RateLimited as limited:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from opentelemetry.trace import Link, SpanKind, Tracer, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from schema.pricing import Price
+
 TRACER: Tracer | None = None
 _DOCUMENT = False
 
@@ -45,10 +47,16 @@ class OperationSpan:
     document: str | None
 
     @classmethod
-    def of(
-        cls, type_: str, name: str | None, document_id: str | None, document: str | None
-    ) -> OperationSpan:
-        return cls(type_, name, document_id, document if _DOCUMENT else None)
+    def of(cls, price: Price | None, document_id: object, document: object) -> OperationSpan:
+        """The operation its price names (a WebSocket operation that was not priced will not
+        run: it is named as what a socket mostly carries, a subscription), with the request's
+        `documentId` and document as sent."""
+        return cls(
+            price.kind if price is not None else "subscription",
+            price.name if price is not None else None,
+            document_id if isinstance(document_id, str) else None,
+            document if _DOCUMENT and isinstance(document, str) else None,
+        )
 
     def attributes(self) -> dict[str, str]:
         attributes = {"graphql.operation.type": self.type}

@@ -11,6 +11,7 @@ import hashlib
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -192,3 +193,51 @@ async def test_a_delivered_event_links_to_the_request_that_wrote_it(
 
 def _delivered(spans: list[Span]) -> Span | None:
     return next((s for s in spans if s.name == "deliver chatEvents"), None)
+
+
+HOSTILE_PARENTS = [
+    "garbage",
+    "00-" + "0" * 32 + "-" + "0" * 16 + "-01",  # the all-zero ids the spec calls invalid
+    "ff-" + "a" * 32 + "-" + "b" * 16 + "-01",  # version ff, forbidden
+    "00-" + "a" * 32 + "-" + "b" * 16 + "-01-" + "x" * 4000,  # a long tail
+]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_hostile_traceparent_starts_a_trace_of_its_own(database: Database) -> None:
+    """A traceparent the W3C format refuses is ignored: the request is answered as any other and
+    its span begins a new trace, over HTTP and in a WebSocket's connection_init alike."""
+    _, key = provision(database)
+    with otlp_receiver() as receiver, serving(database, env=env_of(receiver)) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            for parent in HOSTILE_PARENTS:
+                answer = await client.post(
+                    "/graphql",
+                    json={"query": "query Hostile { viewer { account { id } } }"},
+                    headers={"x-api-key": key, "traceparent": parent},
+                )
+                assert answer.status_code == 200, parent
+                assert "errors" not in answer.json()
+        # Not a string in connection_init: the socket is acknowledged and serves as any other.
+        socket_init: dict[str, Any] = {"x-api-key": key, "traceparent": {"not": "a string"}}
+        async with subscription("websocket", base, socket_init) as events:
+            await socket_create(base, key)
+            _, payload = await anext(events)
+            assert payload["data"]["chatEvents"]["chat"]["title"] == "Hostile"
+        spans = receiver.wait_for(lambda spans: len(hostile_of(spans)) == len(HOSTILE_PARENTS))
+    hostile = hostile_of(spans)
+    assert [s.parent_id for s in hostile] == [""] * len(HOSTILE_PARENTS)
+    assert len({s.trace_id for s in hostile}) == len(HOSTILE_PARENTS)
+
+
+def hostile_of(spans: list[Span]) -> list[Span]:
+    return [s for s in spans if s.attributes.get("graphql.operation.name") == "Hostile"]
+
+
+async def socket_create(base: str, key: str) -> None:
+    await asyncio.sleep(0.3)  # subscribed before the write
+    async with httpx.AsyncClient(base_url=base) as client:
+        made = await client.post(
+            "/api/chats", json={"topic": "Hostile"}, headers={"x-api-key": key}
+        )
+    assert made.status_code == 200

@@ -30,6 +30,13 @@ class Answer:
     chat_id: str
 
 
+# Each client waits this long after an answer before its next create: the load of busy users
+# (~35 creates a second per client), not a closed loop at full speed. A closed loop saturates the
+# server and the test's own event loop (which also runs the fault's proxy), so an answer's time
+# would measure CPU queueing behind three other fault tests on two cores, not what the fault did.
+PAUSE_SECONDS = 0.025
+
+
 class Load:
     """`clients` clients creating chats against `base` until the block ends (or `stop()`)."""
 
@@ -77,3 +84,4 @@ class Load:
                 self.answers.append(answer)
                 if response.status_code == 200:
                     self.acknowledged.add(response.json()["chat"]["id"])
+                await asyncio.sleep(PAUSE_SECONDS)

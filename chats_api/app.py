@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,7 +29,6 @@ from chats_api.logs import configure_logging, logger
 from chats_api.middleware import RequestLifecycle
 from chats_api.settings import Settings
 from db.engine import ServiceEngine, close_engine, create_engine, open_engine, use_engine
-from db.redis_client import SharedState
 from resolvers.auth import Authenticator
 from resolvers.chat_events import prune_chat_events
 from resolvers.conversations import stop_idle_replies
@@ -51,6 +50,9 @@ from schema import errors as graphql_errors
 from schema.edge import GraphQLEdge, graphql_edge
 from schema.endpoint import graphiql_assets
 from schema.gate import CostLimit
+
+if TYPE_CHECKING:
+    from db.redis_client import SharedState
 
 GRAPHQL_PATH = "/graphql"
 
@@ -139,6 +141,8 @@ class _Parts:
     def of(cls, settings: Settings) -> _Parts:
         shared = None
         if settings.redis_url:
+            from db.redis_client import SharedState  # redis-py's import is paid only with Redis
+
             shared = SharedState(settings.redis_url, timeout=settings.redis_timeout)
         tokens, issuer = _issuer(settings)
         documents = TrustedDocuments()

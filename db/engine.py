@@ -9,17 +9,18 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from piccolo.engine.base import Engine
 from piccolo.table import TableMeta
 
 from db.errors import DatabaseUnavailable, translate
 from db.postgres import CLOSE_SECONDS, LazyPostgresEngine
-from db.redis_client import SharedState
-from db.redis_events import RedisPubSub
 from db.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, TidySQLiteEngine
 from db.tables import TABLES
+
+if TYPE_CHECKING:
+    from db.redis_client import SharedState
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -139,7 +140,14 @@ async def open_engine(
         statement_cache_size=statement_cache_size,
         events_url=events_url,
     )
-    engine.hub.use(RedisPubSub(engine.hub, shared) if shared is not None else own)
+    if shared is None:
+        engine.hub.use(own)
+        return
+    # Imported only by a process that uses Redis: redis-py imports OpenTelemetry's SDK when it
+    # is installed, ~0.1 s at every start of a server or a command that has no Redis.
+    from db.redis_events import RedisPubSub
+
+    engine.hub.use(RedisPubSub(engine.hub, shared))
 
 
 async def close_engine(engine: ServiceEngine) -> None:

@@ -5,10 +5,12 @@ neither found nor stored, and its client sends it again."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-import redis.asyncio
+if TYPE_CHECKING:
+    import redis.asyncio
 
-from db.redis_client import SharedState
+    from db.redis_client import SharedState
 
 SHARED_DOCUMENTS = 10_000
 SHARED_TTL_SECONDS = 24 * 3600

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cachetools import TTLCache
 from limits import RateLimitItem, parse
@@ -17,7 +17,6 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db import queries
-from db.redis_client import SharedState
 from resolvers import identities
 from resolvers.clock import now
 from resolvers.errors import (
@@ -32,6 +31,9 @@ from resolvers.flight import SingleFlight
 from resolvers.models import Caller
 from resolvers.tokens import Identity, TokenVerifier, is_token
 from resolvers.usecase import use_case
+
+if TYPE_CHECKING:
+    from db.redis_client import SharedState
 
 T = TypeVar("T")
 logger = logging.getLogger("chats_api.auth")

@@ -12,14 +12,18 @@ can fill it for the others. A document not registered still runs; its client sen
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cachetools import LRUCache
 from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from db.persisted_queries import SharedDocuments
-from db.redis_client import SharedState
 from resolvers.auth import fail_open, limit_storage
 from resolvers.models import Caller
+
+if TYPE_CHECKING:
+    from db.redis_client import SharedState
 
 LOCAL_DOCUMENTS = 1000
 MAX_DOCUMENT_BYTES = 4096

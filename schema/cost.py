@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import re
 
-from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    parse,
 )
-
-_COSTS: LRUCache[tuple[str, str | None], int] = LRUCache(256)
 
 
 def operation_cost(document: DocumentNode, operation: OperationDefinitionNode | None) -> int:
@@ -33,21 +28,6 @@ def operation_cost(document: DocumentNode, operation: OperationDefinitionNode | 
         if isinstance(definition, FragmentDefinitionNode)
     }
     return max(1, _root_fields(operation.selection_set, fragments, set()))
-
-
-def cost_of_text(query: str, operation_name: str | None, max_tokens: int) -> int:
-    """The same for a document's text (the WebSocket's operations), parsed once per text, within
-    the token budget the operation itself will be parsed with."""
-    key = (query, operation_name)
-    cost = _COSTS.get(key)
-    if cost is None:
-        try:
-            document = parse(query, max_tokens=max_tokens)
-            cost = operation_cost(document, find_operation(document, operation_name))
-        except GraphQLError:
-            cost = 1  # it will not run: the operation itself answers the syntax error
-        _COSTS[key] = cost
-    return cost
 
 
 def find_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

@@ -47,7 +47,7 @@ def graphql_edge(
     pricing = pricing_of(schema.as_str())
     plans = None
     if compiled and compiles_for(schema):
-        plans = Plans(schema, pricing=pricing)
+        plans = Plans(schema, pricing)
     elif compiled:
         logger.warning(
             "GraphQL documents are not compiled: the schema's extensions (%s) are not those "
@@ -57,8 +57,8 @@ def graphql_edge(
     gate = DocumentGate(
         TrustedDocuments() if documents is None else documents,
         PersistedQueries() if persisted is None else persisted,
-        safelist,
         pricing,
+        safelist,
         cost_limit,
     )
     # One count of open streams per caller, whichever transport carries them.

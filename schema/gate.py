@@ -60,6 +60,10 @@ class Refused(Exception):
         super().__init__(message)
         self.message, self.code, self.status = message, code, status
 
+    def error(self) -> GraphQLError:
+        """The refusal as a GraphQL error (a WebSocket's `error` message carries it)."""
+        return GraphQLError(self.message, extensions={"code": self.code})
+
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
@@ -94,8 +98,8 @@ class DocumentGate:
         self,
         documents: TrustedDocuments,
         persisted_queries: PersistedQueries,
+        pricing: Pricing,
         policy: Safelist = Safelist.off,
-        pricing: Pricing | None = None,
         cost_limit: CostLimit = DEFAULT_COST,
     ) -> None:
         self.documents = documents
@@ -152,9 +156,9 @@ class DocumentGate:
         self, context: Context, query: str | None, operation_name: object
     ) -> Price | None:
         """The admitted document's operation priced by the schema's cost directives (None: it
-        will not run, or the schema is not priced); its `estimate` of a request's variables is
-        what the request spends of COST_RATE_LIMIT."""
-        if self.pricing is None or query is None or not isinstance(operation_name, str | None):
+        will not run); its `estimate` of a request's variables is what the request spends of
+        COST_RATE_LIMIT, its `operations` what it spends of RATE_LIMIT."""
+        if query is None or not isinstance(operation_name, str | None):
             return None
         # A document priced before within the full budget is priced for anyone: only a new one
         # is parsed, within its caller's own budget.

@@ -44,7 +44,7 @@ from graphql import (
     parse,
 )
 
-from schema.cost import find_operation
+from schema.cost import find_operation, operation_cost
 
 # A list that no @listSize sizes (none in this schema): what the routers assume by default.
 DEFAULT_LIST_SIZE = 10
@@ -88,12 +88,14 @@ class Term:
 @dataclass(frozen=True, slots=True)
 class Price:
     """A document's operation, priced: a constant, or a tree read with each request's variables;
-    and what the operation is (its type and name, for its trace)."""
+    what the operation is (its type and name, for its trace); and the units it spends of
+    RATE_LIMIT, which counts operations (schema.cost), not cost."""
 
     terms: tuple[Term, ...]
     constant: int | None
     kind: str = "query"
     name: str | None = None
+    operations: int = 1
 
     def estimate(self, variables: object) -> int:
         """The cost with a request's variables as sent (anything but an object reads as none:
@@ -156,8 +158,9 @@ class Pricing:
     def price(self, document: DocumentNode, operation: OperationDefinitionNode) -> Price:
         root = self.schema.get_root_type(operation.operation)
         kind, name = operation.operation.value, operation.name.value if operation.name else None
+        operations = operation_cost(document, operation)
         if root is None:
-            return Price((), 0, kind, name)
+            return Price((), 0, kind, name, operations)
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -168,7 +171,7 @@ class Pricing:
         walk = _Walk(self, fragments, defaults)
         terms = tuple(walk.selections(root, operation.selection_set, {}, frozenset(), 0))
         constant = None if walk.variable else sum(term.cost(None) for term in terms)
-        return Price(terms, constant, kind, name)
+        return Price(terms, constant, kind, name, operations)
 
     def declared(self, type_name: str, field_name: str) -> _Declared | None:
         return self._fields.get((type_name, field_name))

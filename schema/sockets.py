@@ -38,9 +38,7 @@ from resolvers.errors import AccessDenied, RateLimited, ServiceError, Unauthenti
 from resolvers.streams import OpenStreams
 from schema import telemetry
 from schema.context import Context
-from schema.cost import cost_of_text
 from schema.errors import BAD_USER_INPUT, from_service_error
-from schema.extensions import MAX_TOKENS
 from schema.gate import Refused
 from schema.pricing import Price
 from schema.reading import NO_QUERY, OPTIONAL_OBJECT, OPTIONAL_TEXT
@@ -213,7 +211,7 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
                 name,
             )
         except Refused as refused:
-            refusal = GraphQLError(refused.message, extensions={"code": refused.code})
+            refusal = refused.error()
         else:
             if admitted.query is None:
                 refusal = GraphQLError(NO_QUERY, extensions={"code": BAD_USER_INPUT})
@@ -221,14 +219,14 @@ class CheckedConnection(BaseGraphQLTransportWSHandler[Context, None]):
                 payload["query"] = query = admitted.query  # type: ignore[index]
         cost, units, price = 1, 0, None
         if refusal is None and isinstance(query, str):
-            cost = cost_of_text(query, name if isinstance(name, str) else None, MAX_TOKENS)
             gate = self.view.gate
+            # None: it will not run (its own answer says why), and it spends one unit.
             price = await gate.price(self.context, query, name)
             if price is not None:
-                units = price.estimate(payload.get("variables"))
+                cost, units = price.operations, price.estimate(payload.get("variables"))
                 over = gate.over_limit(units)
                 if over is not None:
-                    return GraphQLError(over.message, extensions={"code": over.code}), None
+                    return over.error(), None
         try:
             await self.context.charge(cost, units)
         except RateLimited as limited:

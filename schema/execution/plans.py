@@ -69,7 +69,7 @@ class Plans:
     """The plans of the documents this worker has seen, by document and operation name; a
     document that cannot be compiled is remembered as None, so it is not tried again."""
 
-    def __init__(self, schema: Schema, size: int = PLANS, pricing: Pricing | None = None) -> None:
+    def __init__(self, schema: Schema, pricing: Pricing, size: int = PLANS) -> None:
         self.schema = schema
         self.pricing = pricing
         self._plans: LRUCache[tuple[str, str | None], Plan | None] = LRUCache(size)
@@ -118,8 +118,7 @@ class Plans:
             plan = Plan(self.schema, document, operation)
         except NotCompiled:
             return None
-        if self.pricing is not None:  # priced once, with the plan: the request reads it
-            plan.price = self.pricing.price(document, operation)
+        plan.price = self.pricing.price(document, operation)  # once, with the plan
         return plan
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
-from opentelemetry.trace import Span, SpanKind, Tracer, get_current_span
+from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _TRACER: Tracer | None = None
 _OFF: nullcontext[None] = nullcontext()
+_W3C = TraceContextTextMapPropagator()
 
 
 def enable(tracer: Tracer) -> None:
@@ -23,10 +25,9 @@ def traceparent() -> str | None:
     (an event's delivery links to it); None while traces are off."""
     if _TRACER is None:
         return None
-    context = get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier)  # nothing without a valid current span
+    return carrier.get("traceparent")
 
 
 def sqlite_span(
@@ -35,9 +36,7 @@ def sqlite_span(
     """A statement's span, or a transaction's (its statements' texts joined)."""
     if _TRACER is None:
         return _OFF
-    if not isinstance(statements, str):
-        statements = "; ".join(text for text, _ in statements)
-    statement = statements
+    statement = statements if isinstance(statements, str) else "; ".join(t for t, _ in statements)
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
     return _TRACER.start_as_current_span(
         operation,
